@@ -1,0 +1,129 @@
+"""Every workaround mmdense needs to run OpenMMLab 2.x (released 2023-2024) on today's stack.
+
+This is the only place that adapts upstream behaviour. It is applied once, on ``import mmdense``
+(see :func:`apply_all`), never by editing site-packages. Each patch says why it exists and when
+it can go. Measured facts behind them: ``shared/STACK.md`` and ``docs/install.md``.
+"""
+from __future__ import annotations
+
+import logging
+
+
+import torch
+
+_APPLIED = False
+
+
+def _trusted_local_checkpoint_loading() -> None:
+    """Let mmengine load its own checkpoints under torch >= 2.6.
+
+    Why: torch 2.6 made ``torch.load(weights_only=True)`` the default. mmengine 0.10.7 checkpoints
+    hold ``HistoryBuffer``, numpy scalars and other globals, so ``load_checkpoint`` and
+    ``--resume`` fail with "Unsupported global: GLOBAL mmengine.logging.history_buffer...".
+    Allow-listing classes is not enough (numpy types and ``getattr`` are pickled too).
+
+    What: the local-file scheme of mmengine's ``CheckpointLoader`` (used by ``load_checkpoint``,
+    ``Runner.resume``/``load_from`` and ``init_cfg=dict(type='Pretrained')``) loads with
+    ``weights_only=False``. Only files given to mmengine's loader are affected; other
+    ``torch.load`` calls keep torch's safe default. Trust decision: a checkpoint you trained
+    or converted yourself is trusted; do not load checkpoints from unknown sources
+    (docs/install.md says so).
+
+    Remove when: mmengine passes ``weights_only`` itself (onedl-mmengine >= 0.10.12 does).
+    """
+    import os.path as osp
+
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    def load_from_local(filename: str, map_location=None):
+        filename = osp.expanduser(filename)
+        if not osp.isfile(filename):
+            raise FileNotFoundError(f'{filename} can not be found.')
+        return torch.load(filename, map_location=map_location, weights_only=False)
+
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+
+
+def _cpu_distributed_init() -> None:
+    """Let ``--launcher pytorch`` run on a machine without CUDA (gloo backend).
+
+    Why: mmengine 0.10.7's ``_init_dist_pytorch`` always calls ``torch.cuda.set_device``, which
+    raises without a GPU, so a distributed launch cannot be debugged on a laptop or CI.
+
+    What: when CUDA is unavailable, initialise the process group with gloo and skip the device
+    selection; with CUDA, mmengine's own function runs unchanged.
+
+    Remove when: mmengine initialises CPU process groups itself.
+    """
+    import torch.distributed as torch_dist
+    from mmengine.dist import utils as dist_utils
+
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, '_mmdense_patched', False):
+        return
+
+    def init_dist_pytorch(backend, init_backend='torch', **kwargs) -> None:
+        if torch.cuda.is_available():
+            return original(backend, init_backend=init_backend, **kwargs)
+        if backend != 'gloo':
+            logging.getLogger('mmdense').warning(
+                'CUDA is not available: using the gloo backend instead of %s.', backend)
+        torch_dist.init_process_group(backend='gloo', **kwargs)
+
+    init_dist_pytorch._mmdense_patched = True
+    dist_utils._init_dist_pytorch = init_dist_pytorch
+
+
+def adapt_cfg_for_cpu_distributed(cfg, logger=None) -> bool:
+    """Adapt a config so a distributed launch works on CPU. Called by the launch tools.
+
+    Why: on CPU, gloo is the only backend, and mmengine wraps the model with
+    ``device_ids=[LOCAL_RANK]``, which ``DistributedDataParallel`` rejects for CPU modules.
+
+    Remove when: mmengine picks the backend and device ids from the device itself.
+
+    Returns:
+        bool: whether the config was changed (a distributed launch on a CPU-only machine).
+    """
+    if torch.cuda.is_available() or cfg.get('launcher', 'none') == 'none':
+        return False
+    cfg.setdefault('env_cfg', {})
+    cfg.env_cfg.setdefault('dist_cfg', {})
+    cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    if logger is not None:
+        logger.info('No CUDA device: distributed run uses the gloo backend on CPU.')
+    return True
+
+
+def adapt_runner_for_cpu_distributed(runner) -> None:
+    """Replace SyncBN layers by BN in a CPU distributed run (after the Runner is built).
+
+    Why: ``nn.SyncBatchNorm`` only synchronises CUDA tensors and raises on CPU once a process
+    group exists, yet the paper configs (DeMT, UperNet...) use SyncBN. On CPU each rank then
+    keeps its own batch statistics, which is what a debugging run needs.
+
+    Remove when: torch's SyncBatchNorm supports the gloo backend.
+    """
+    from mmengine.model import revert_sync_batchnorm
+
+    module = getattr(runner.model, 'module', runner.model)
+    revert_sync_batchnorm(module)
+
+
+def apply_all() -> None:
+    """Apply every patch once. Called by ``import mmdense``."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    _trusted_local_checkpoint_loading()
+    _cpu_distributed_init()
+    _APPLIED = True
+
+
+__all__ = ['apply_all', 'adapt_cfg_for_cpu_distributed', 'adapt_runner_for_cpu_distributed']

@@ -1,0 +1,55 @@
+"""Registry resolution across the mmdense, mmseg and mmpose scopes."""
+import pytest
+from mmengine.registry import DefaultScope
+
+import mmdense  # noqa: F401
+from mmdense.registry import DATASETS, METRICS, MODELS, TRANSFORMS, VISUALIZERS
+from mmdense.utils import register_all_modules
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _scope():
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope('mmdense'):
+        yield
+
+
+def test_registries_are_children_of_mmseg():
+    import mmseg.registry as mmseg_reg
+    assert MODELS.parent is mmseg_reg.MODELS
+    assert DATASETS.parent is mmseg_reg.DATASETS
+    assert TRANSFORMS.parent is mmseg_reg.TRANSFORMS
+    assert MODELS.scope == 'mmdense'
+
+
+def test_mmseg_modules_reached_unprefixed():
+    head = MODELS.build(dict(type='FCNHead', in_channels=8, channels=4, num_classes=3,
+                             num_convs=1))
+    assert type(head).__module__.startswith('mmseg.')
+    for name in ('UPerHead', 'OCRHead', 'HRNet', 'SwinTransformer', 'ResNet', 'EncoderDecoder'):
+        assert MODELS.get(name) is not None, name
+    assert TRANSFORMS.get('RandomFlip').__module__.startswith('mmseg.')
+    assert DATASETS.get('ADE20KDataset').__module__.startswith('mmseg.')
+    assert METRICS.get('IoUMetric').__module__.startswith('mmseg.')
+    assert VISUALIZERS.get('SegLocalVisualizer') is not None
+
+
+def test_mmpose_modules_reached_by_scope():
+    cls = MODELS.get('mmpose.HRFormer')
+    assert cls is not None and cls.__module__.startswith('mmpose.')
+    head = MODELS.build(dict(type='mmpose.HeatmapHead', in_channels=8, out_channels=17,
+                             deconv_out_channels=None))
+    assert type(head).__module__.startswith('mmpose.')
+
+
+def test_unknown_type_names_the_registry():
+    with pytest.raises(KeyError, match='NoSuchHead'):
+        MODELS.build(dict(type='NoSuchHead'))
+
+
+def test_mmpose_scope_config_builds_mmpose_modules():
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        from mmengine.registry import MODELS as ROOT
+        head = ROOT.build(dict(type='HeatmapHead', in_channels=8, out_channels=17,
+                               deconv_out_channels=None))
+    assert type(head).__module__.startswith('mmpose.')

@@ -1,0 +1,122 @@
+"""Test (evaluate) a checkpoint.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl] [--show]
+                         [--show-dir DIR] [--tta] [--cfg-options k=v ...] [--launcher ...]
+
+``--show-dir`` writes a picture per test image through the config's visualization hook:
+mmseg's and mmdense's hooks (``draw``) and mmpose's (``enable``/``out_dir``) are handled.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a mmdense model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the directory to save the evaluation log')
+    parser.add_argument('--out', help='dump the predictions to this pickle file')
+    parser.add_argument('--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir', help='directory where painted images will be saved (relative paths '
+                           'are taken inside the timestamped work-dir folder)')
+    parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument('--tta', action='store_true', help='test time augmentation')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config entries; every key must exist in the config')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def trigger_visualization_hook(cfg, args):
+    """Turn on the config's visualization hook for --show / --show-dir."""
+    from mmdense.utils.cli import UserInputError
+
+    hooks = cfg.get('default_hooks', {}) or {}
+    hook = hooks.get('visualization')
+    if hook is None:
+        raise UserInputError(
+            '--show/--show-dir need a visualization hook in default_hooks of the config.')
+    if 'Pose' in str(hook.get('type', '')):
+        hook['enable'] = True
+        if args.show_dir:
+            hook['out_dir'] = args.show_dir
+    else:
+        hook['draw'] = True
+        if args.show_dir:
+            cfg.visualizer['save_dir'] = args.show_dir
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    return cfg
+
+
+def build_cfg(args):
+    from mmdense.utils.cli import UserInputError, check_data_roots, load_config
+
+    cfg = load_config(args.config, args.cfg_options)
+    if not osp.isfile(args.checkpoint):
+        raise UserInputError(f"checkpoint '{args.checkpoint}' does not exist.")
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        trigger_visualization_hook(cfg, args)
+    if args.tta:
+        if 'tta_pipeline' not in cfg or 'tta_model' not in cfg:
+            raise UserInputError('--tta needs tta_pipeline and tta_model in the config.')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        raise UserInputError(f"--out '{args.out}' must be a .pkl or .pickle file.")
+    check_data_roots(cfg, ['test_dataloader'])
+    return cfg
+
+
+def main():
+    args = parse_args()
+
+    import mmdense  # noqa: F401  (applies the upstream compatibility patches)
+    from mmdense.utils import (adapt_cfg_for_cpu_distributed, adapt_runner_for_cpu_distributed,
+                               register_all_modules)
+    from mmdense.utils.cli import UserInputError
+
+    try:
+        cfg = build_cfg(args)
+    except UserInputError as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
+
+    if cfg.get('default_scope', 'mmdense') == 'mmdense':
+        register_all_modules(init_default_scope=False)
+    cpu_distributed = adapt_cfg_for_cpu_distributed(cfg)
+
+    from mmengine.evaluator import DumpResults
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if cpu_distributed:
+        adapt_runner_for_cpu_distributed(runner)
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
