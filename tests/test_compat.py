@@ -14,8 +14,10 @@ from mmdense.utils import adapt_cfg_for_cpu_distributed
 
 def test_mmengine_checkpoint_with_history_buffer_loads(tmp_path):
     model = torch.nn.Linear(3, 2)
+    history = HistoryBuffer()
+    history.update(1.0)
     ckpt = dict(state_dict=model.state_dict(),
-                message_hub=dict(log_scalars={'loss': HistoryBuffer([1.0, 2.0])}),
+                message_hub=dict(log_scalars={'loss': history}),
                 meta=dict(seed=np.int64(3), arr=np.arange(3)))
     path = osp.join(tmp_path, 'ckpt.pth')
     torch.save(ckpt, path)
@@ -58,3 +60,21 @@ def test_init_dist_pytorch_on_cpu(monkeypatch):
         assert dist.get_backend() == 'gloo'
     finally:
         dist.destroy_process_group()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')
+def test_amp_config_runs_bf16_autocast_on_cpu():
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    from mmdense.utils import adapt_cfg_amp_for_cpu
+    cfg = Config(dict(optim_wrapper=dict(type='AmpOptimWrapper', loss_scale='dynamic',
+                                         optimizer=dict(type='SGD', lr=0.1))))
+    assert adapt_cfg_amp_for_cpu(cfg)
+    model = torch.nn.Linear(4, 2)
+    with DefaultScope.overwrite_default_scope('mmdense'):
+        import mmdense.engine  # noqa: F401
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    with wrapper.optim_context(model):
+        out = model(torch.randn(3, 4))
+    assert out.dtype == torch.bfloat16

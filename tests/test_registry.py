@@ -37,9 +37,11 @@ def test_mmseg_modules_reached_unprefixed():
 def test_mmpose_modules_reached_by_scope():
     cls = MODELS.get('mmpose.HRFormer')
     assert cls is not None and cls.__module__.startswith('mmpose.')
-    head = MODELS.build(dict(type='mmpose.HeatmapHead', in_channels=8, out_channels=17,
-                             deconv_out_channels=None))
+    # _scope_ makes the modules the head builds inside (its loss) come from mmpose too.
+    head = MODELS.build(dict(type='mmpose.HeatmapHead', _scope_='mmpose', in_channels=8,
+                             out_channels=17, deconv_out_channels=None))
     assert type(head).__module__.startswith('mmpose.')
+    assert type(head.loss_module).__module__.startswith('mmpose.')
 
 
 def test_unknown_type_names_the_registry():

@@ -58,8 +58,7 @@ def test_test_tool_evaluates_dumps_and_draws(trained):
         preds = pickle.load(f)
     assert len(preds) == 2
     assert tuple(preds[0]['pred_sem_seg']['data'].shape) == (1, 32, 48)
-    pictures = glob.glob(osp.join(root, 'test_work', '**', 'show', '**', '*.png'),
-                         recursive=True)
+    pictures = glob.glob(osp.join(show_dir, '**', '*.png'), recursive=True)
     assert len(pictures) == 2, pictures
 
 
@@ -96,10 +95,11 @@ def test_amp_training_runs(trained):
     work = str(trained['root'] / 'work_amp')
     proc = run_tool('tools/train.py', trained['cfg'], '--work-dir', work, '--amp',
                     '--cfg-options', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2')
-    assert 'AmpOptimWrapper' in proc.stdout + proc.stderr or osp.isfile(
-        osp.join(work, 'iter_2.pth'))
+    log = proc.stdout + proc.stderr
+    if not torch.cuda.is_available():
+        assert 'bf16 autocast on CPU' in log
     ckpt = torch.load(osp.join(work, 'iter_2.pth'), map_location='cpu', weights_only=False)
-    assert 'loss_scaler' in ckpt['optimizer'] or ckpt['optimizer']
+    assert ckpt['meta']['iter'] == 2
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (gloo) path')

@@ -6,9 +6,12 @@
 # Heavy builds (mmcv's compiled ops, xtcocotools, pyEdgeEval, chumpy) are cached as wheels in
 # $MMDENSE_CACHE (default ~/.cache/mmdense), keyed by package, torch and Python versions, so a
 # second run on the same machine, even from another clone, installs in a few minutes and a run on
-# an up-to-date venv returns at once. Why each step is needed: ../docs/install.md and STACK notes in
-# mmdense/utils/compat.py.
+# an up-to-date venv returns at once. The comment above each step says why it is needed; run-time
+# workarounds live in mmdense/utils/compat.py.
 set -euo pipefail
+
+# Everything runs inside main so bash parses the whole file before executing it.
+main() {
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${MMDENSE_VENV:-$ROOT/.venv}
@@ -60,7 +63,7 @@ build_wheel() {
   local work
   work=$(mktemp -d)
   log "building $name $version from source (cached in $WHEELS afterwards)"
-  "${PIP[@]}" download --no-deps --no-binary :all: -d "$work" "$name==$version"
+  "${PIP[@]}" download --no-deps --no-build-isolation --no-binary "$name" -d "$work" "$name==$version"
   if [ -n "$patch" ]; then
     tar -xzf "$work"/*.tar.gz -C "$work"
     local src
@@ -97,3 +100,6 @@ log "installing mmdense (editable, extras: $EXTRAS)"
   || { log "import check failed"; exit 1; }
 echo "$stamp_key:$EXTRAS:$ROOT" >"$stamp_file"
 log "done: activate with 'source $VENV/bin/activate'"
+}
+
+main "$@"

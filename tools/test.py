@@ -22,8 +22,8 @@ def parse_args():
     parser.add_argument('--out', help='dump the predictions to this pickle file')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument(
-        '--show-dir', help='directory where painted images will be saved (relative paths '
-                           'are taken inside the timestamped work-dir folder)')
+        '--show-dir', help='directory where painted images will be saved (a relative path '
+                           'is taken inside the work dir)')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--tta', action='store_true', help='test time augmentation')
     parser.add_argument(
@@ -48,14 +48,19 @@ def trigger_visualization_hook(cfg, args):
     if hook is None:
         raise UserInputError(
             '--show/--show-dir need a visualization hook in default_hooks of the config.')
+    show_dir = args.show_dir
+    if show_dir and not osp.isabs(show_dir):
+        show_dir = osp.join(cfg.work_dir, show_dir)
     if 'Pose' in str(hook.get('type', '')):
         hook['enable'] = True
-        if args.show_dir:
-            hook['out_dir'] = args.show_dir
+        if show_dir:
+            hook['out_dir'] = show_dir
     else:
         hook['draw'] = True
-        if args.show_dir:
-            cfg.visualizer['save_dir'] = args.show_dir
+        # Draw every test image, not every 50th (the hooks' default interval).
+        hook['interval'] = 1
+        if show_dir:
+            cfg.visualizer['save_dir'] = show_dir
     if args.show:
         hook['show'] = True
         hook['wait_time'] = args.wait_time

@@ -81,8 +81,8 @@ def main():
     args = parse_args()
 
     import mmdense  # noqa: F401  (applies the upstream compatibility patches)
-    from mmdense.utils import (adapt_cfg_for_cpu_distributed, adapt_runner_for_cpu_distributed,
-                               register_all_modules)
+    from mmdense.utils import (adapt_cfg_amp_for_cpu, adapt_cfg_for_cpu_distributed,
+                               adapt_runner_for_cpu_distributed, register_all_modules)
     from mmdense.utils.cli import UserInputError
 
     try:
@@ -94,11 +94,14 @@ def main():
     if cfg.get('default_scope', 'mmdense') == 'mmdense':
         register_all_modules(init_default_scope=False)
     cpu_distributed = adapt_cfg_for_cpu_distributed(cfg)
+    cpu_amp = adapt_cfg_amp_for_cpu(cfg)
 
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if cpu_amp:
+        runner.logger.info('No CUDA device: mixed precision uses bf16 autocast on CPU.')
     if cpu_distributed:
         adapt_runner_for_cpu_distributed(runner)
         runner.logger.info('No CUDA device: distributed run uses the gloo backend on CPU '

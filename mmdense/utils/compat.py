@@ -2,7 +2,8 @@
 
 This is the only place that adapts upstream behaviour. It is applied once, on ``import mmdense``
 (see :func:`apply_all`), never by editing site-packages. Each patch says why it exists and when
-it can go. Measured facts behind them: ``shared/STACK.md`` and ``docs/install.md``.
+it can go. Build-time fixes (C++20 for mmcv's ops, source builds under numpy 2) are in
+``tools/install.sh``.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _trusted_local_checkpoint_loading() -> None:
     ``weights_only=False``. Only files given to mmengine's loader are affected; other
     ``torch.load`` calls keep torch's safe default. Trust decision: a checkpoint you trained
     or converted yourself is trusted; do not load checkpoints from unknown sources
-    (docs/install.md says so).
+    (the README says so).
 
     Remove when: mmengine passes ``weights_only`` itself (onedl-mmengine >= 0.10.12 does).
     """
@@ -101,6 +102,32 @@ def adapt_cfg_for_cpu_distributed(cfg, logger=None) -> bool:
     return True
 
 
+def adapt_cfg_amp_for_cpu(cfg, logger=None) -> bool:
+    """Run an ``AmpOptimWrapper`` config on a machine without CUDA with bf16 autocast.
+
+    Why: mmengine 0.10.7's ``AmpOptimWrapper`` asserts that a GPU/NPU/MLU is present, so configs
+    with mixed precision (kMaX-DeepLab's, or ``--amp``) cannot even start on CPU.
+
+    What: the wrapper type becomes ``mmdense.CPUAmpOptimWrapper`` (``torch.autocast('cpu',
+    bfloat16)``, no loss scaling); with CUDA nothing changes.
+
+    Remove when: mmengine's AmpOptimWrapper supports CPU autocast.
+
+    Returns:
+        bool: whether the config was changed.
+    """
+    optim_wrapper = cfg.get('optim_wrapper')
+    if torch.cuda.is_available() or not optim_wrapper:
+        return False
+    if optim_wrapper.get('type') not in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'):
+        return False
+    optim_wrapper['type'] = 'mmdense.CPUAmpOptimWrapper'
+    optim_wrapper.pop('loss_scale', None)
+    if logger is not None:
+        logger.info('No CUDA device: mixed precision uses bf16 autocast on CPU.')
+    return True
+
+
 def adapt_runner_for_cpu_distributed(runner) -> None:
     """Replace SyncBN layers by BN in a CPU distributed run (after the Runner is built).
 
@@ -126,4 +153,5 @@ def apply_all() -> None:
     _APPLIED = True
 
 
-__all__ = ['apply_all', 'adapt_cfg_for_cpu_distributed', 'adapt_runner_for_cpu_distributed']
+__all__ = ['apply_all', 'adapt_cfg_amp_for_cpu', 'adapt_cfg_for_cpu_distributed',
+           'adapt_runner_for_cpu_distributed']
