@@ -49,13 +49,10 @@ TASK_SPECS: dict[str, TaskSpec] = {
 class MultiTaskDataSample(BaseDataElement):
     """A data sample holding one ``PixelData`` per task for ground truth and prediction.
 
-    Fields are set dynamically: ``sample.gt_depth = PixelData(data=tensor)``. Helpers below
-    give uniform access by task name.
+    Fields are set dynamically: ``sample.gt_depth = PixelData(data=tensor)``; the task list is
+    the metainfo field ``tasks`` (``sample.tasks`` once set). Helpers below give uniform access
+    by task name.
     """
-
-    @property
-    def tasks(self) -> list[str]:
-        return list(self.metainfo.get('tasks', []))
 
     def get_gt(self, task: str) -> PixelData | None:
         return self.get(f'gt_{task}', None)
