@@ -1,0 +1,37 @@
+"""COCO panoptic segmentation (133 classes: 80 things then 53 stuff)."""
+import os.path as osp
+
+from mmdense.registry import DATASETS
+from .panoptic_dataset import BasePanopticDataset
+
+
+def _coco_panoptic_metainfo() -> dict:
+    from mmdet.datasets.coco_panoptic import CocoPanopticDataset as MMDetCocoPanoptic
+    meta = MMDetCocoPanoptic.METAINFO
+    return dict(classes=tuple(meta['classes']), palette=[list(c) for c in meta['palette']])
+
+
+@DATASETS.register_module()
+class CocoPanopticDataset(BasePanopticDataset):
+    """COCO panoptic 2017.
+
+    Layout (``data_root`` = ``data/coco``)::
+
+        annotations/panoptic_{train,val}2017.json
+        annotations/panoptic_{train,val}2017/*.png
+        {train,val}2017/*.jpg
+
+    Labels follow the json's category order (ids 1-90 things, 92-200 stuff).
+    """
+
+    METAINFO = _coco_panoptic_metainfo()
+
+    def __init__(self,
+                 ann_file: str = 'annotations/panoptic_train2017.json',
+                 data_prefix: dict = dict(img_path='train2017/',
+                                          seg_map_path='annotations/panoptic_train2017/'),
+                 **kwargs) -> None:
+        super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
+
+    def get_img_path(self, image: dict) -> str:
+        return osp.join(self.data_prefix.get('img_path', ''), image['file_name'])

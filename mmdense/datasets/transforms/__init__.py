@@ -1,0 +1,23 @@
+# mmcv's and mmseg's transforms (LoadImageFromFile, PhotoMetricDistortion...) are used unprefixed
+# in multi-task pipelines; mmdense's registry reaches them only once they are registered.
+import mmcv.transforms  # noqa: F401
+import mmseg.datasets.transforms  # noqa: F401
+
+from .formatting import PackMultiTaskInputs
+from .loading import LoadMultiTaskAnnotations
+from .multitask_transforms import (
+    IgnoreEmptyHumanParts,
+    MultiTaskPad,
+    MultiTaskRandomCrop,
+    MultiTaskRandomFlip,
+    MultiTaskRandomResize,
+    MultiTaskResize,
+    resize_multitask,
+)
+
+__all__ = [
+    'LoadMultiTaskAnnotations', 'MultiTaskResize', 'MultiTaskRandomResize', 'MultiTaskRandomCrop',
+    'MultiTaskRandomFlip', 'MultiTaskPad', 'IgnoreEmptyHumanParts', 'PackMultiTaskInputs',
+    'resize_multitask'
+]
+from .panoptic_transforms import *  # noqa: F401,F403
