@@ -1,0 +1,4 @@
+from .multitask_metric import MultiTaskMetric
+
+__all__ = ['MultiTaskMetric']
+from .panoptic_quality import PanopticQualityMetric  # noqa: F401

@@ -1,0 +1,378 @@
+"""Evaluation of every dense task of a multi-task model (NYUD-v2, PASCAL-Context), plus Delta_m."""
+import multiprocessing
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement, PixelData
+
+from mmdense.registry import METRICS
+from mmdense.structures.multitask_data_sample import TASK_SPECS
+
+from ..functional import (
+    boundary_match_counts,
+    boundary_metrics,
+    boundary_thresholds,
+    delta_m,
+    depth_error_sums,
+    depth_metrics,
+    normals_error_stats,
+    normals_metrics,
+    parse_baselines,
+    saliency_counts,
+    saliency_metrics,
+    saliency_thresholds,
+    segmentation_areas,
+    segmentation_metrics,
+)
+
+# How each task is evaluated, and the summary metrics it reports.
+_FAMILY = {
+    'semseg': 'segmentation',
+    'human_parts': 'segmentation',
+    'depth': 'depth',
+    'normals': 'normals',
+    'sal': 'saliency',
+    'edge': 'boundary',
+}
+_FAMILY_METRICS = {
+    'segmentation': ('mIoU', 'mAcc', 'aAcc'),
+    'depth': ('rmse', 'abs_rel', 'log_rmse', 'delta1', 'delta2', 'delta3'),
+    'normals': ('mean', 'median', 'rmse', '11.25', '22.5', '30'),
+    'saliency': ('maxF', 'mIoU'),
+    'boundary': ('odsF', 'oisF', 'AP'),
+}
+
+
+@METRICS.register_module()
+class MultiTaskMetric(BaseMetric):
+    """Metrics of the multi-task dense-prediction benchmarks, following the official DeMT / ATRC
+    evaluation (and ASTMT / MTI-Net where DeMT has none).
+
+    Each data sample holds ``gt_<task>`` and ``pred_<task>`` (see
+    :mod:`mmdense.structures.multitask_data_sample`) at the original image resolution. For every
+    task and image, :meth:`process` keeps only a small reduction (class areas, error sums, a
+    sparse error histogram, per-threshold counts), so results gathered across ranks stay small
+    even for the boundary evaluation, whose expensive pixel matching also runs in
+    :meth:`process`. Reported metrics (percentages except errors):
+
+    - ``semseg``, ``human_parts``: ``mIoU``, ``mAcc``, ``aAcc`` and ``IoU.<class>``; label 255 is
+      ignored.
+    - ``depth``: ``rmse``, ``abs_rel``, ``log_rmse``, ``delta1..3`` over pixels with gt > 0,
+      pooled over all pixels of the set (the official RMSE is not a mean of per-image RMSEs).
+    - ``normals``: ``mean``, ``median``, ``rmse`` angular error in degrees and ``11.25``,
+      ``22.5``, ``30``: % of pixels below that many degrees; pixels with zero gt are ignored.
+    - ``sal``: ``maxF`` (beta^2 = 0.3, thresholds 0.05..0.95, counts pooled over the set) and
+      ``mIoU`` (per-image foreground IoU at ``prob > 0.5``, averaged).
+    - ``edge``: ``odsF``, ``oisF``, ``AP`` with the BSDS/SEISM matching (see
+      :mod:`mmdense.evaluation.functional.boundary`).
+    - ``multitask/delta_m`` when ``single_task_baselines`` is given.
+
+    Keys are ``'<task>/<metric>'``, e.g. ``'semseg/mIoU'``, ``'edge/odsF'``.
+
+    Args:
+        tasks: tasks to evaluate, names of :data:`~mmdense.structures.TASK_SPECS`.
+        num_classes: classes per label task (``semseg``, ``human_parts``). A task missing here
+            takes the length of its class names (``class_names`` or ``dataset_meta``).
+        class_names: optional class names per label task, for the ``IoU.<class>`` keys. Else
+            ``dataset_meta['<task>_classes']`` or, for ``semseg``, ``dataset_meta['classes']``;
+            else the class indices.
+        ignore_index: unlabeled value of the label, saliency and boundary ground truth.
+        sal_threshold_step: step of the maxF thresholds ``step, 2 step, ... < 1``.
+        sal_beta_squared: beta^2 of the saliency F-measure.
+        sal_iou_threshold: probability above which a pixel is salient for ``sal/mIoU``.
+        edge_max_dist: boundary matching tolerance as a fraction of the image diagonal
+            (0.0075 for PASCAL-Context, 0.011 for NYUD-v2).
+        edge_thresholds: number of evenly spaced thresholds (99: 0.01..0.99) or the list of
+            thresholds. Fewer thresholds make validation faster.
+        edge_thinning: thin the binarised boundary maps (BSDS protocol).
+        edge_nms: apply structured-edge NMS before thresholding (not in the DeMT protocol).
+        edge_quantize: round probabilities down to 1/255 steps like the official 8-bit PNGs.
+        edge_num_workers: worker processes sharing the thresholds of each image (0: match in
+            this process). The BSDS matching is slow: about 0.5-1.5 s per threshold for a
+            425x560 map with 10k boundary pixels, so 99 thresholds cost minutes per image;
+            use workers, or fewer thresholds for validation during training. Workers are
+            spawned, so the launching script needs an ``if __name__ == '__main__'`` guard
+            (``tools/test.py`` and ``tools/train.py`` have one).
+        normals_median_bin: width in degrees of the histogram bins the median is read from.
+        single_task_baselines: ``{task: {metric: value}}`` for Delta_m, in the units reported
+            here (e.g. ``dict(semseg=dict(mIoU=41.8), depth=dict(rmse=0.58))``). A value may be
+            ``dict(value=..., higher_is_better=...)`` for a metric of unknown direction.
+        collect_device: device used to gather results across ranks, ``'cpu'`` or ``'gpu'``.
+        prefix: optional prefix of the metric names.
+    """
+
+    def __init__(self,
+                 tasks: Sequence[str],
+                 num_classes: Mapping[str, int] | None = None,
+                 class_names: Mapping[str, Sequence[str]] | None = None,
+                 ignore_index: int = 255,
+                 sal_threshold_step: float = 0.05,
+                 sal_beta_squared: float = 0.3,
+                 sal_iou_threshold: float = 0.5,
+                 edge_max_dist: float = 0.0075,
+                 edge_thresholds: int | Sequence[float] = 99,
+                 edge_thinning: bool = True,
+                 edge_nms: bool = False,
+                 edge_quantize: bool = True,
+                 edge_num_workers: int = 0,
+                 normals_median_bin: float = 0.1,
+                 single_task_baselines: Mapping[str, Mapping[str, Any]] | None = None,
+                 collect_device: str = 'cpu',
+                 prefix: str | None = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if isinstance(tasks, str) or not tasks:
+            raise ValueError(f'MultiTaskMetric: tasks must be a non-empty list of task names, '
+                             f'got {tasks!r}')
+        unknown = [t for t in tasks if t not in _FAMILY]
+        if unknown:
+            raise ValueError(f'MultiTaskMetric: unknown task(s) {unknown} in tasks; '
+                             f'known: {sorted(_FAMILY)}')
+        self.tasks = list(tasks)
+        self.num_classes = dict(num_classes or {})
+        self.class_names = {k: list(v) for k, v in (class_names or {}).items()}
+        for key, mapping in (('num_classes', self.num_classes),
+                             ('class_names', self.class_names)):
+            for task in mapping:
+                if _FAMILY.get(task) != 'segmentation':
+                    raise ValueError(f'MultiTaskMetric: {key}[{task!r}] given, but {task!r} is '
+                                     'not a label task (semseg, human_parts)')
+        for task, n in self.num_classes.items():
+            if not isinstance(n, int) or n < 1:
+                raise ValueError(f'MultiTaskMetric: num_classes[{task!r}] must be a positive '
+                                 f'int, got {n!r}')
+            names = self.class_names.get(task)
+            if names is not None and len(names) != n:
+                raise ValueError(f'MultiTaskMetric: class_names[{task!r}] has {len(names)} '
+                                 f'names but num_classes[{task!r}] is {n}')
+        if edge_max_dist <= 0:
+            raise ValueError(f'MultiTaskMetric: edge_max_dist must be > 0, got {edge_max_dist}')
+        if normals_median_bin <= 0:
+            raise ValueError('MultiTaskMetric: normals_median_bin must be > 0, '
+                             f'got {normals_median_bin}')
+        self.ignore_index = ignore_index
+        self.sal_thresholds = saliency_thresholds(sal_threshold_step)
+        self.sal_beta_squared = sal_beta_squared
+        self.sal_iou_threshold = sal_iou_threshold
+        self.edge_max_dist = edge_max_dist
+        self.edge_thresholds = boundary_thresholds(edge_thresholds)
+        self.edge_thinning = edge_thinning
+        self.edge_nms = edge_nms
+        self.edge_quantize = edge_quantize
+        if not isinstance(edge_num_workers, int) or edge_num_workers < 0:
+            raise ValueError('MultiTaskMetric: edge_num_workers must be an int >= 0, '
+                             f'got {edge_num_workers!r}')
+        self.edge_num_workers = edge_num_workers
+        self._edge_pool: ProcessPoolExecutor | None = None
+        self.normals_median_bin = normals_median_bin
+
+        self.baselines = parse_baselines(single_task_baselines or {})
+        for task, metrics in self.baselines.items():
+            if task not in self.tasks:
+                raise ValueError(f'MultiTaskMetric: single_task_baselines has task {task!r}, '
+                                 f'which is not in tasks {self.tasks}')
+            known = _FAMILY_METRICS[_FAMILY[task]]
+            for metric in metrics:
+                per_class = _FAMILY[task] == 'segmentation' and metric.startswith('IoU.')
+                if metric not in known and not per_class:
+                    raise ValueError(f'MultiTaskMetric: single_task_baselines[{task!r}] has '
+                                     f'metric {metric!r}; {task} reports {list(known)}')
+
+    # ------------------------------------------------------------------ per-sample reductions
+    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+        """Reduce each sample to small per-task statistics and append them to ``self.results``.
+
+        Args:
+            data_batch: the batch from the dataloader (unused).
+            data_samples: model outputs, as dicts (what mmengine's ``Evaluator`` passes) or
+                :class:`~mmdense.structures.MultiTaskDataSample`.
+        """
+        for sample in data_samples:
+            result = {}
+            for task in self.tasks:
+                pred = _pixel_data(sample, f'pred_{task}')
+                gt = _pixel_data(sample, f'gt_{task}')
+                result[task] = self._reduce(task, pred, gt)
+            self.results.append(result)
+
+    def _reduce(self, task: str, pred: torch.Tensor, gt: torch.Tensor) -> Any:
+        family = _FAMILY[task]
+        channels = TASK_SPECS[task].gt_channels
+        gt = _as_chw(gt, task, 'gt')
+        pred = _as_chw(pred, task, 'pred')
+        if gt.shape[-2:] != pred.shape[-2:]:
+            raise ValueError(f'MultiTaskMetric: pred_{task} is {tuple(pred.shape[-2:])} but '
+                             f'gt_{task} is {tuple(gt.shape[-2:])}; predictions must be at the '
+                             'ground-truth resolution')
+        if gt.shape[0] != channels:
+            raise ValueError(f'MultiTaskMetric: gt_{task} must have {channels} channel(s), got '
+                             f'shape {tuple(gt.shape)}')
+        gt = gt.to(pred.device)
+
+        if family == 'segmentation':
+            if pred.shape[0] > 1:  # scores instead of labels
+                pred = pred.argmax(dim=0, keepdim=True)
+            return segmentation_areas(pred[0], gt[0], self._num_classes(task), self.ignore_index)
+        if pred.shape[0] != channels:
+            raise ValueError(f'MultiTaskMetric: pred_{task} must have {channels} channel(s) '
+                             f'({TASK_SPECS[task].pred}), got shape {tuple(pred.shape)}')
+        if family == 'depth':
+            return depth_error_sums(pred[0], gt[0])
+        if family == 'normals':
+            return normals_error_stats(pred, gt, self.normals_median_bin)
+        if family == 'saliency':
+            return saliency_counts(pred[0], gt[0], self.sal_thresholds, self.sal_iou_threshold,
+                                   self.ignore_index)
+        return self._boundary_counts(pred[0], gt[0])
+
+    def _boundary_counts(self, prob: torch.Tensor, gt: torch.Tensor) -> np.ndarray:
+        prob = prob.float().cpu().numpy()
+        gt = gt.cpu().numpy()
+        valid = gt != self.ignore_index
+        if not valid.all():
+            # Padding is cropped away (the official code crops before saving predictions);
+            # the matching tolerance scales with the diagonal of the unpadded image.
+            rows, cols = np.flatnonzero(valid.any(1)), np.flatnonzero(valid.any(0))
+            if rows.size == 0:
+                return np.zeros((len(self.edge_thresholds), 4), dtype=np.int32)
+            crop = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+            prob, gt, valid = prob[crop], gt[crop], valid[crop]
+            prob = np.where(valid, prob, 0)
+        kwargs = dict(max_dist=self.edge_max_dist, thinning=self.edge_thinning,
+                      nms=self.edge_nms, quantize=self.edge_quantize)
+        gt = (gt == 1) & valid
+        if self.edge_num_workers == 0:
+            return boundary_match_counts(prob, gt, self.edge_thresholds, **kwargs)
+        if self._edge_pool is None:
+            # spawn: forking a process that holds CUDA or NCCL state is unsafe.
+            self._edge_pool = ProcessPoolExecutor(
+                self.edge_num_workers, mp_context=multiprocessing.get_context('spawn'))
+        # Interleaved shares balance the work: low thresholds leave more pixels to match.
+        shares = [np.arange(i, len(self.edge_thresholds), self.edge_num_workers)
+                  for i in range(min(self.edge_num_workers, len(self.edge_thresholds)))]
+        futures = [
+            self._edge_pool.submit(boundary_match_counts, prob, gt, self.edge_thresholds[idx],
+                                   **kwargs) for idx in shares
+        ]
+        counts = np.empty((len(self.edge_thresholds), 4), dtype=np.int32)
+        for idx, future in zip(shares, futures):
+            counts[idx] = future.result()
+        return counts
+
+    # ------------------------------------------------------------------------- aggregation
+    def evaluate(self, size: int) -> dict:
+        # Every rank reaches evaluate() after its last process(); only rank 0 computes.
+        self._shutdown_edge_pool()
+        return super().evaluate(size)
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        """Aggregate the per-sample statistics of all ranks.
+
+        Args:
+            results: the ``self.results`` items of every rank.
+
+        Returns:
+            Metrics keyed ``'<task>/<metric>'`` plus ``'multitask/delta_m'`` with baselines.
+        """
+        if not results:
+            return {f'{task}/{name}': float('nan') for task in self.tasks
+                    for name in _FAMILY_METRICS[_FAMILY[task]]}
+        metrics: dict[str, float] = {}
+        for task in self.tasks:
+            items = [r[task] for r in results]
+            family = _FAMILY[task]
+            if family == 'segmentation':
+                out = segmentation_metrics(np.sum(items, axis=0), self._class_names(task))
+            elif family == 'depth':
+                out = depth_metrics(np.sum(items, axis=0))
+            elif family == 'normals':
+                out = normals_metrics(
+                    np.sum([r['sums'] for r in items], axis=0),
+                    np.concatenate([r['hist_bins'] for r in items]),
+                    np.concatenate([r['hist_counts'] for r in items]),
+                    self.normals_median_bin)
+            elif family == 'saliency':
+                out = saliency_metrics(
+                    np.sum([r['counts'] for r in items], axis=0),
+                    np.array([r['iou'] for r in items]), self.sal_beta_squared)
+            else:
+                out = boundary_metrics(np.stack(items))
+            metrics.update({f'{task}/{name}': value for name, value in out.items()})
+        if self.baselines:
+            metrics['multitask/delta_m'] = delta_m(metrics, self.baselines)
+        self._log_summary(metrics)
+        return metrics
+
+    def _shutdown_edge_pool(self) -> None:
+        if self._edge_pool is not None:
+            self._edge_pool.shutdown()
+            self._edge_pool = None
+
+    def _log_summary(self, metrics: dict[str, float]) -> None:
+        lines = []
+        for task in self.tasks:
+            names = _FAMILY_METRICS[_FAMILY[task]]
+            values = ', '.join(f'{n} {metrics[f"{task}/{n}"]:.4f}' for n in names)
+            lines.append(f'{task}: {values}')
+        if 'multitask/delta_m' in metrics:
+            lines.append(f'multitask: delta_m {metrics["multitask/delta_m"]:+.2f}%')
+        print_log('\n'.join(lines), logger='current')
+
+    # ------------------------------------------------------------------------------ helpers
+    def _dataset_class_names(self, task: str) -> Sequence[str] | None:
+        meta = self.dataset_meta or {}
+        names = meta.get(f'{task}_classes')
+        if names is None and task == 'semseg':
+            names = meta.get('classes')
+        return names
+
+    def _num_classes(self, task: str) -> int:
+        if task in self.num_classes:
+            return self.num_classes[task]
+        names = self.class_names.get(task) or self._dataset_class_names(task)
+        if not names:
+            raise ValueError(f'MultiTaskMetric: number of classes of {task!r} unknown; set '
+                             f'num_classes={{{task!r}: N}} in the metric config or give the '
+                             f'dataset metainfo {task}_classes')
+        return len(names)
+
+    def _class_names(self, task: str) -> list[str]:
+        n = self._num_classes(task)
+        names = self.class_names.get(task) or self._dataset_class_names(task)
+        if names is None or len(names) != n:
+            names = [str(i) for i in range(n)]
+        return list(names)
+
+
+def _pixel_data(sample: Any, key: str) -> torch.Tensor:
+    """``sample[key]`` as a tensor, for dict samples (mmengine's Evaluator) and data elements."""
+    if isinstance(sample, BaseDataElement):
+        value = sample.get(key, None)
+    elif isinstance(sample, Mapping):
+        value = sample.get(key)
+    else:
+        raise TypeError(f'MultiTaskMetric: data samples must be dicts or MultiTaskDataSample, '
+                        f'got {type(sample).__name__}')
+    if value is None:
+        raise KeyError(f'MultiTaskMetric: data sample has no {key!r}; the model must set '
+                       f'pred_<task> and the dataset gt_<task> for every evaluated task')
+    if isinstance(value, PixelData):
+        value = value.data
+    elif isinstance(value, Mapping):
+        value = value.get('data')
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(np.asarray(value))
+    return value
+
+
+def _as_chw(value: torch.Tensor, task: str, kind: str) -> torch.Tensor:
+    if value.dim() == 2:
+        return value[None]
+    if value.dim() != 3:
+        raise ValueError(f'MultiTaskMetric: {kind}_{task} must be (C, H, W) or (H, W), got '
+                         f'shape {tuple(value.shape)}')
+    return value
