@@ -2,6 +2,7 @@
 from mmseg.datasets import ADE20KDataset
 
 from mmdense.registry import DATASETS
+
 from .panoptic_dataset import BasePanopticDataset
 
 # Labels (category ids 0-149 of detectron2's ADE20K_150_CATEGORIES) of the 100 thing classes.
@@ -32,7 +33,9 @@ class ADE20KPanopticDataset(BasePanopticDataset):
 
     def __init__(self,
                  ann_file: str = 'ade20k_panoptic_train.json',
-                 data_prefix: dict = dict(img_path='images/training',
-                                          seg_map_path='ade20k_panoptic_train'),
+                 data_prefix: dict | None = None,
                  **kwargs) -> None:
+        if data_prefix is None:
+            data_prefix = dict(img_path='images/training',
+                               seg_map_path='ade20k_panoptic_train')
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)

@@ -4,6 +4,7 @@ import os.path as osp
 from mmseg.datasets import CityscapesDataset
 
 from mmdense.registry import DATASETS
+
 from .panoptic_dataset import BasePanopticDataset
 
 
@@ -26,9 +27,11 @@ class CityscapesPanopticDataset(BasePanopticDataset):
 
     def __init__(self,
                  ann_file: str = 'gtFine/cityscapes_panoptic_train.json',
-                 data_prefix: dict = dict(img_path='leftImg8bit/train',
-                                          seg_map_path='gtFine/cityscapes_panoptic_train'),
+                 data_prefix: dict | None = None,
                  **kwargs) -> None:
+        if data_prefix is None:
+            data_prefix = dict(img_path='leftImg8bit/train',
+                               seg_map_path='gtFine/cityscapes_panoptic_train')
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     def get_img_path(self, image: dict) -> str:

@@ -1,7 +1,6 @@
 """COCO panoptic segmentation (133 classes: 80 things then 53 stuff)."""
-import os.path as osp
-
 from mmdense.registry import DATASETS
+
 from .panoptic_dataset import BasePanopticDataset
 
 
@@ -28,10 +27,9 @@ class CocoPanopticDataset(BasePanopticDataset):
 
     def __init__(self,
                  ann_file: str = 'annotations/panoptic_train2017.json',
-                 data_prefix: dict = dict(img_path='train2017/',
-                                          seg_map_path='annotations/panoptic_train2017/'),
+                 data_prefix: dict | None = None,
                  **kwargs) -> None:
+        if data_prefix is None:
+            data_prefix = dict(img_path='train2017/',
+                               seg_map_path='annotations/panoptic_train2017/')
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
-
-    def get_img_path(self, image: dict) -> str:
-        return osp.join(self.data_prefix.get('img_path', ''), image['file_name'])

@@ -14,7 +14,6 @@ palettes are taken from mmdet/mmseg.
 """
 import json
 import os.path as osp
-from typing import Dict, List, Optional
 
 from mmengine.dataset import BaseDataset
 from mmengine.fileio import get_local_path
@@ -37,6 +36,7 @@ class BasePanopticDataset(BaseDataset):
         data_prefix: ``img_path`` (image folder) and ``seg_map_path`` (PNG folder).
         filter_empty_gt: drop training images without any non-crowd segment.
         metainfo: overrides of ``METAINFO`` (``classes``, ``palette``).
+        backend_args: file backend arguments for the annotation file.
         **kwargs: see :class:`mmengine.dataset.BaseDataset`.
     """
 
@@ -44,12 +44,16 @@ class BasePanopticDataset(BaseDataset):
 
     def __init__(self,
                  ann_file: str = '',
-                 data_root: Optional[str] = '',
-                 data_prefix: dict = dict(img_path='', seg_map_path=''),
+                 data_root: str | None = '',
+                 data_prefix: dict | None = None,
                  filter_empty_gt: bool = True,
-                 metainfo: Optional[dict] = None,
+                 metainfo: dict | None = None,
+                 backend_args: dict | None = None,
                  **kwargs) -> None:
         self.filter_empty_gt = filter_empty_gt
+        self.backend_args = backend_args
+        if data_prefix is None:
+            data_prefix = dict(img_path='', seg_map_path='')
         super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=data_prefix,
                          metainfo=metainfo, **kwargs)
 
@@ -72,7 +76,7 @@ class BasePanopticDataset(BaseDataset):
                                  'annotation file')
         return data
 
-    def _set_categories(self, categories: List[dict]) -> Dict[object, int]:
+    def _set_categories(self, categories: list[dict]) -> dict[object, int]:
         classes = self._metainfo.get('classes')
         names = tuple(c['name'] for c in categories)
         if classes is not None and len(classes) != len(names):
@@ -94,7 +98,7 @@ class BasePanopticDataset(BaseDataset):
         self._is_thing = is_thing
         return {c['id']: i for i, c in enumerate(categories)}
 
-    def load_data_list(self) -> List[dict]:
+    def load_data_list(self) -> list[dict]:
         data = self._read_json()
         cat2label = self._set_categories(data['categories'])
         images = {img['id']: img for img in data['images']}
@@ -122,7 +126,7 @@ class BasePanopticDataset(BaseDataset):
                                   width=image.get('width'), segments_info=segments))
         return data_list
 
-    def filter_data(self) -> List[dict]:
+    def filter_data(self) -> list[dict]:
         if self.test_mode or not self.filter_empty_gt:
             return self.data_list
         return [d for d in self.data_list

@@ -1,5 +1,5 @@
 """Loading, large-scale jitter and packing of panoptic annotations."""
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import mmcv
 import numpy as np
@@ -10,7 +10,10 @@ from mmseg.datasets.transforms import PackSegInputs
 
 from mmdense.registry import TRANSFORMS
 
-__all__ = ['LoadPanopticSegAnnotations', 'PanopticLargeScaleJitter', 'PackPanopticInputs', 'rgb2id']
+__all__ = [
+    'LoadPanopticSegAnnotations', 'PanopticLargeScaleJitter', 'PanopticCopyPaste',
+    'PackPanopticInputs', 'rgb2id'
+]
 
 
 def rgb2id(color: np.ndarray) -> np.ndarray:
@@ -39,7 +42,7 @@ class LoadPanopticSegAnnotations(BaseTransform):
     """
 
     def __init__(self, ignore_index: int = 255, crowd_as_ignore: bool = False,
-                 check_segments: bool = True, backend_args: Optional[dict] = None) -> None:
+                 check_segments: bool = True, backend_args: dict | None = None) -> None:
         self.ignore_index = ignore_index
         self.crowd_as_ignore = crowd_as_ignore
         self.check_segments = check_segments
@@ -101,7 +104,7 @@ class PanopticLargeScaleJitter(BaseTransform):
         interpolation: image interpolation (segment maps use nearest).
     """
 
-    def __init__(self, crop_size: Tuple[int, int], ratio_range: Sequence[float] = (0.1, 2.0),
+    def __init__(self, crop_size: tuple[int, int], ratio_range: Sequence[float] = (0.1, 2.0),
                  interpolation: str = 'bilinear') -> None:
         if len(crop_size) != 2 or min(crop_size) <= 0:
             raise ValueError(f'crop_size must be (h, w) > 0, got {crop_size}')
@@ -139,6 +142,97 @@ class PanopticLargeScaleJitter(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(crop_size={self.crop_size}, '
                 f'ratio_range={self.ratio_range})')
+
+
+@TRANSFORMS.register_module()
+class PanopticCopyPaste(BaseTransform):
+    """kMaX-DeepLab's copy-paste: segments of a second image are pasted onto the first.
+
+    Both images go through their own augmentation (``main_pipeline`` / ``paste_pipeline``,
+    e.g. large-scale jitter, flip and photometric distortion; the official code uses half the
+    scale range for the pasted image) and are padded (bottom/right) to ``crop_size``. Every
+    non-crowd thing segment of the pasted image and a random subset (random size) of its other
+    non-crowd segments are then copied over. Pasted segments get negated ids so that they
+    cannot collide with the main image's; stuff pasted onto stuff of the same class becomes part
+    of that class's single target mask in the model.
+
+    Use inside mmseg's ``MultiImageMixDataset``, which supplies the second image
+    (``results['mix_results']``) through :meth:`get_indices`; the wrapped dataset's pipeline
+    only loads (``LoadImageFromFile``, ``LoadPanopticSegAnnotations``).
+
+    Args:
+        crop_size: (h, w) of the output.
+        main_pipeline: transform configs for the main image.
+        paste_pipeline: transform configs for the pasted image (default: ``main_pipeline``).
+        pad_val: image value of padded pixels; the data preprocessor's mean makes them zero
+            after normalisation, as the official code does.
+        seg_pad_val: ``gt_seg_map`` value of padded pixels.
+    """
+
+    def __init__(self,
+                 crop_size: tuple[int, int],
+                 main_pipeline: Sequence[dict],
+                 paste_pipeline: Sequence[dict] | None = None,
+                 pad_val: float = 127.5,
+                 seg_pad_val: int = 255) -> None:
+        from mmcv.transforms import Compose
+        self.crop_size = tuple(crop_size)
+        self.main_pipeline = Compose(list(main_pipeline))
+        self.paste_pipeline = Compose(list(paste_pipeline if paste_pipeline is not None
+                                           else main_pipeline))
+        self.pad_val = pad_val
+        self.seg_pad_val = seg_pad_val
+
+    def get_indices(self, dataset) -> int:
+        """Index of the image to paste (any image of the dataset, as the official code)."""
+        return np.random.randint(len(dataset))
+
+    def _pad(self, results: dict) -> dict:
+        h, w = self.crop_size
+        img = results['img']
+        if img.shape[0] > h or img.shape[1] > w:
+            raise ValueError(f'PanopticCopyPaste: augmented image {img.shape[:2]} exceeds '
+                             f'crop_size {self.crop_size}; crop in the per-image pipelines')
+        padded = np.full((h, w) + img.shape[2:], self.pad_val, dtype=np.float32)
+        padded[:img.shape[0], :img.shape[1]] = img
+        results['img'] = padded
+        for key, fill in (('gt_panoptic_seg', 0), ('gt_seg_map', self.seg_pad_val)):
+            if key in results:
+                seg = np.full((h, w), fill, dtype=results[key].dtype)
+                seg[:results[key].shape[0], :results[key].shape[1]] = results[key]
+                results[key] = seg
+        return results
+
+    def transform(self, results: dict) -> dict:
+        mix = results.pop('mix_results', None)
+        if not mix:
+            raise ValueError('PanopticCopyPaste needs a second image in results["mix_results"]; '
+                             'wrap the dataset in MultiImageMixDataset')
+        main = self._pad(self.main_pipeline(results))
+        paste = self._pad(self.paste_pipeline(mix[0]))
+
+        segments = [s for s in paste.get('segments_info', []) if not s.get('iscrowd', 0)]
+        candidates = [s['id'] for s in segments]
+        things = {s['id'] for s in segments if s.get('is_thing', True)}
+        np.random.shuffle(candidates)
+        keep = np.random.randint(len(candidates) + 1)
+        pasted_ids = [i for k, i in enumerate(candidates) if k < keep or i in things]
+        mask = np.isin(paste['gt_panoptic_seg'], pasted_ids)
+
+        main['img'] = np.where(mask[..., None], paste['img'], main['img'])
+        main['gt_panoptic_seg'] = np.where(mask, -paste['gt_panoptic_seg'],
+                                           main['gt_panoptic_seg'])
+        if 'gt_seg_map' in main and 'gt_seg_map' in paste:
+            main['gt_seg_map'] = np.where(mask, paste['gt_seg_map'], main['gt_seg_map'])
+        pasted = set(pasted_ids)
+        main['segments_info'] = list(main.get('segments_info', [])) + [
+            dict(s, id=-s['id']) for s in segments if s['id'] in pasted]
+        main['img_shape'] = self.crop_size
+        return main
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(crop_size={self.crop_size}, '
+                f'main_pipeline={self.main_pipeline}, paste_pipeline={self.paste_pipeline})')
 
 
 @TRANSFORMS.register_module()

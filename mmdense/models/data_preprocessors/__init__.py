@@ -1,0 +1,1 @@
+from .multitask_data_preprocessor import MultiTaskDataPreProcessor  # noqa: F401
