@@ -1,0 +1,20 @@
+# DeMT, Swin-S, NYUD-v2: the HRNet config with the backbone swapped.
+_base_ = './nyud_hrnet.py'
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='SwinTransformer',
+        embed_dims=96,
+        depths=[2, 2, 18, 2],
+        num_heads=[3, 6, 12, 24],
+        window_size=7,
+        mlp_ratio=4,
+        qkv_bias=True,
+        drop_path_rate=0.3,
+        patch_norm=True,
+        out_indices=(0, 1, 2, 3),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/swin/'
+            'swin_small_patch4_window7_224_20220317-7ba6d6dd.pth')),
+    head=dict(in_channels=[96, 192, 384, 768]))

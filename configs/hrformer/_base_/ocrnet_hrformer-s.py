@@ -1,0 +1,120 @@
+# OCRNet on HRFormer-S (official seg/ HRT_SMALL_OCR_V2) with the official AdamW recipe; the
+# dataset configs set num_classes, the crop size and the schedule length.
+#
+# Backbone as the official segmentation HRT: the relative position bias is added, the fuse
+# layers upsample with nearest + an exact-size bilinear resize (align_corners=True), and all four
+# branches are returned. Heads as HRT_SMALL_OCR_V2: the four branches are resized to 1/4 and
+# concatenated (480 channels); an auxiliary FCN head (3x3 conv to 512 + 1x1 classifier, loss
+# x0.4) gives the soft object regions of the OCR head (3x3 conv to 512, 256-channel object
+# attention, dropout 0.05, 1x1 classifier). Resizing uses align_corners=True throughout, as the
+# official code.
+_base_ = ['../../_base_/default_runtime.py', '../../_base_/schedules/schedule_80k.py']
+
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255)
+in_channels = [32, 64, 128, 256]
+model = dict(
+    type='CascadeEncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    num_stages=2,
+    backbone=dict(
+        type='HRFormer',
+        in_channels=3,
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        extra=dict(
+            drop_path_rate=0.2,
+            with_rpe=True,
+            upsample=dict(mode='nearest', align_corners=None, resize_align_corners=True),
+            stage1=dict(
+                num_modules=1,
+                num_branches=1,
+                block='BOTTLENECK',
+                num_blocks=(2, ),
+                num_channels=(64, )),
+            stage2=dict(
+                num_modules=1,
+                num_branches=2,
+                block='HRFORMERBLOCK',
+                num_blocks=(2, 2),
+                num_channels=(32, 64),
+                num_heads=[1, 2],
+                mlp_ratios=[4, 4],
+                window_sizes=[7, 7]),
+            stage3=dict(
+                num_modules=4,
+                num_branches=3,
+                block='HRFORMERBLOCK',
+                num_blocks=(2, 2, 2),
+                num_channels=(32, 64, 128),
+                num_heads=[1, 2, 4],
+                mlp_ratios=[4, 4, 4],
+                window_sizes=[7, 7, 7]),
+            stage4=dict(
+                num_modules=2,
+                num_branches=4,
+                block='HRFORMERBLOCK',
+                num_blocks=(2, 2, 2, 2),
+                num_channels=(32, 64, 128, 256),
+                num_heads=[1, 2, 4, 8],
+                mlp_ratios=[4, 4, 4, 4],
+                window_sizes=[7, 7, 7, 7],
+                multiscale_output=True)),
+        # ImageNet-pretrained HRFormer-S in the MMPose layout; the official hrt_small.pth
+        # loads after tools/model_converters/hrformer2mmdense.py
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://download.openmmlab.com/mmpose/'
+            'pretrain_models/hrformer_small-09516375_20220226.pth')),
+    decode_head=[
+        dict(
+            type='FCNHead',
+            in_channels=in_channels,
+            in_index=(0, 1, 2, 3),
+            input_transform='resize_concat',
+            channels=512,
+            kernel_size=3,
+            num_convs=1,
+            concat_input=False,
+            dropout_ratio=-1,
+            num_classes=19,
+            norm_cfg=norm_cfg,
+            align_corners=True,
+            loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
+        dict(
+            type='OCRHead',
+            in_channels=in_channels,
+            in_index=(0, 1, 2, 3),
+            input_transform='resize_concat',
+            channels=512,
+            ocr_channels=256,
+            dropout_ratio=0.05,
+            num_classes=19,
+            norm_cfg=norm_cfg,
+            align_corners=True,
+            loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+    ],
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
+
+# AdamW 1e-4, weight decay 0.01 on conv and linear weights only (the official
+# group_method='decay': no decay on biases, norms and relative position tables),
+# 1500-iteration linear warm-up from 1e-6, then poly decay (power 0.9) to 0.
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.,
+        bias_decay_mult=0.,
+        custom_keys={'relative_position_bias_table': dict(decay_mult=0.)}))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
+    dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=False, begin=1500, end=80000),
+]

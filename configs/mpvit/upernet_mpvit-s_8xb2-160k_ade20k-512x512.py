@@ -1,0 +1,34 @@
+# UperNet + MPViT-S on ADE20K, 160k iterations, 8 GPUs x 2 images (MPViT paper: 48.3 mIoU).
+# Optimisation as the official segmentation configs (youngwanLEE/MPViT
+# semantic_segmentation/configs/mpvit/upernet/upernet_mpvit_small_160k_ade20k.py): AdamW
+# lr 6e-5, weight decay 0.01 on every parameter, 1500 linear warm-up iterations, then poly
+# decay (power 1) to 0; drop path 0.2.
+_base_ = [
+    '../_base_/models/upernet_mpvit.py', '../_base_/datasets/ade20k.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/schedule_160k.py'
+]
+crop_size = (512, 512)
+data_preprocessor = dict(size=crop_size)
+# The official ImageNet-1k MPViT-S weights (mpvit_small.pth), converted with
+#   python tools/model_converters/mpvit2mmdense.py mpvit_small.pth <this path>
+checkpoint_file = 'pretrained/mpvit-s_in1k-224_mmdense.pth'
+model = dict(
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        arch='small',
+        drop_path_rate=0.2,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
+    decode_head=dict(in_channels=[128, 216, 288, 288], num_classes=150),
+    auxiliary_head=dict(in_channels=288, num_classes=150))
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01))
+# mmcv 1.x applied the warm-up on top of a poly decay counted from iteration 0; overlapping
+# (multiplying) schedulers reproduce that.
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=160000, by_epoch=False),
+]
+train_dataloader = dict(batch_size=2)

@@ -1,0 +1,270 @@
+"""MultiTaskEncoderDecoder and MultiTaskDataPreProcessor."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.structures import PixelData
+
+from mmdense.models.data_preprocessors import MultiTaskDataPreProcessor
+from mmdense.registry import MODELS
+from mmdense.structures import MultiTaskDataSample
+
+TINY_HRNET = dict(type='HRNet', extra=dict(
+    stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(1, ),
+                num_channels=(8, )),
+    stage2=dict(num_modules=1, num_branches=2, block='BASIC', num_blocks=(1, 1),
+                num_channels=(4, 8)),
+    stage3=dict(num_modules=1, num_branches=3, block='BASIC', num_blocks=(1, 1, 1),
+                num_channels=(4, 8, 16)),
+    stage4=dict(num_modules=1, num_branches=4, block='BASIC', num_blocks=(1, 1, 1, 1),
+                num_channels=(4, 8, 16, 32))))
+NYUD_LOSSES = dict(
+    semseg=dict(type='DenseCrossEntropyLoss'),
+    depth=dict(type='MaskedL1Loss'),
+    normals=dict(type='MaskedL1Loss', normalize=True, loss_weight=10.0),
+    edge=dict(type='BalancedBinaryCrossEntropyLoss', pos_weight=0.8, loss_weight=50.0))
+PASCAL_LOSSES = dict(
+    semseg=dict(type='DenseCrossEntropyLoss'),
+    human_parts=dict(type='DenseCrossEntropyLoss', loss_weight=2.0),
+    sal=dict(type='DenseCrossEntropyLoss', balanced=True, loss_weight=5.0),
+    normals=dict(type='MaskedL1Loss', normalize=True, loss_weight=10.0),
+    edge=dict(type='BalancedBinaryCrossEntropyLoss', pos_weight=0.95, loss_weight=50.0))
+CHANNELS = dict(semseg=5, depth=1, normals=3, edge=1, human_parts=7, sal=2)
+PREPROCESSOR = dict(type='MultiTaskDataPreProcessor', mean=[123.675, 116.28, 103.53],
+                    std=[58.395, 57.12, 57.375], bgr_to_rgb=True, size_divisor=32)
+
+
+def demt_model(losses, **kwargs):
+    tasks = list(losses)
+    cfg = dict(type='MultiTaskEncoderDecoder', backbone=TINY_HRNET,
+               head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32], tasks=tasks,
+                         task_channels={t: CHANNELS.get(t, 1) for t in tasks}, channels=16),
+               losses=copy.deepcopy(losses), data_preprocessor=PREPROCESSOR)
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+def make_sample(tasks, h, w, seed=0, **meta):
+    g = torch.Generator().manual_seed(seed)
+    sample = MultiTaskDataSample()
+    sample.set_metainfo(dict(ori_shape=(h, w), img_shape=(h, w), tasks=list(tasks), **meta))
+    gts = dict(
+        semseg=lambda: torch.randint(0, CHANNELS['semseg'], (1, h, w), generator=g),
+        human_parts=lambda: torch.randint(0, 7, (1, h, w), generator=g),
+        sal=lambda: torch.randint(0, 2, (1, h, w), generator=g),
+        edge=lambda: (torch.rand(1, h, w, generator=g) > 0.8).long(),
+        depth=lambda: 0.5 + 3 * torch.rand(1, h, w, generator=g),
+        normals=lambda: nn.functional.normalize(torch.randn(3, h, w, generator=g), dim=0))
+    for t in tasks:
+        sample.set_gt(t, PixelData(data=gts[t]()))
+    return sample
+
+
+def make_batch(tasks, sizes, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    inputs = [torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8) for h, w in sizes]
+    samples = [make_sample(tasks, h, w, seed=seed + i) for i, (h, w) in enumerate(sizes)]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+@MODELS.register_module(force=True)
+class _PassThroughBackbone(nn.Module):
+
+    def forward(self, x):
+        return [x]
+
+
+@MODELS.register_module(force=True)
+class _PixelHead(nn.Module):
+    """Logits read straight from the input pixels, so predictions are predictable."""
+    tasks = ['semseg', 'depth', 'normals', 'edge', 'sal']
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, feats):
+        x = feats[0] * self.scale
+        return dict(semseg=x, depth=x[:, :1], normals=x, edge=x[:, 1:2], sal=x[:, :2])
+
+
+def pixel_model(**kwargs):
+    losses = {t: dict(type='MaskedL1Loss') for t in _PixelHead.tasks}
+    return MODELS.build(dict(type='MultiTaskEncoderDecoder',
+                             backbone=dict(type='_PassThroughBackbone'),
+                             head=dict(type='_PixelHead'), losses=losses,
+                             data_preprocessor=dict(type='MultiTaskDataPreProcessor'), **kwargs))
+
+
+# -------------------------------------------------------------------------------------- tests
+def test_loss_predict_and_tensor_modes():
+    tasks = list(NYUD_LOSSES)
+    model = demt_model(NYUD_LOSSES)
+    data = model.data_preprocessor(make_batch(tasks, [(40, 50), (33, 64)]), True)
+    assert data['inputs'].shape == (2, 3, 64, 64)
+    losses = model(**data, mode='loss')
+    assert sorted(losses) == sorted(f'loss_{t}' for t in tasks)
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(make_batch(tasks, [(40, 50), (33, 64)]), False)
+        logits = model(**data, mode='tensor')
+        assert {t: v.shape for t, v in logits.items()} == {
+            t: (2, CHANNELS[t], 16, 16) for t in tasks}
+        samples = model(**data, mode='predict')
+    for sample, (h, w) in zip(samples, [(40, 50), (33, 64)]):
+        assert sample.tasks == tasks
+        semseg = sample.get_pred('semseg').data
+        assert semseg.shape == (1, h, w) and semseg.dtype == torch.int64
+        assert 0 <= semseg.min() and semseg.max() < CHANNELS['semseg']
+        assert sample.get_pred('depth').data.shape == (1, h, w)
+        assert sample.get_pred('depth').data.min() >= 0
+        normals = sample.get_pred('normals').data
+        torch.testing.assert_close(normals.norm(dim=0), torch.ones(h, w))
+        edge = sample.get_pred('edge').data
+        assert edge.shape == (1, h, w) and 0 <= edge.min() and edge.max() <= 1
+        # Ground truth stays at its own size in testing.
+        assert sample.gt_semseg.shape == (h, w)
+
+
+def test_pascal_predictions():
+    tasks = list(PASCAL_LOSSES)
+    model = demt_model(PASCAL_LOSSES).eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(make_batch(tasks, [(32, 32)]), False)
+        sample = model(**data, mode='predict')[0]
+        logits = model(**data, mode='tensor')
+    sal = sample.get_pred('sal').data
+    assert sal.shape == (1, 32, 32)
+    expected = nn.functional.interpolate(logits['sal'], size=(32, 32), mode='bilinear').softmax(1)
+    torch.testing.assert_close(sal, expected[0, 1:])
+    parts = sample.get_pred('human_parts').data
+    assert parts.dtype == torch.int64 and parts.max() < 7
+
+
+def test_predictions_undo_padding_flip_and_resize():
+    model = pixel_model().eval()
+    g = torch.Generator().manual_seed(0)
+    original = torch.rand(3, 5, 6, generator=g) + 0.1
+    # The pipeline flipped the image and padded it by (left 1, top 2, right 0, bottom 1).
+    image = nn.functional.pad(original.flip(-1), (1, 0, 2, 1), value=-5.0)
+    sample = MultiTaskDataSample()
+    sample.set_metainfo(dict(ori_shape=(5, 6), padding=(1, 2, 0, 1), flip=True,
+                             flip_direction='horizontal'))
+    data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
+    with torch.no_grad():
+        pred = model(**data, mode='predict')[0]
+    torch.testing.assert_close(pred.get_pred('depth').data, original[:1])
+    normals = nn.functional.normalize(original * torch.tensor([-1.0, 1, 1]).view(3, 1, 1), dim=0)
+    torch.testing.assert_close(pred.get_pred('normals').data, normals)
+    torch.testing.assert_close(pred.get_pred('edge').data, original[1:2].sigmoid())
+    torch.testing.assert_close(pred.get_pred('semseg').data, original.argmax(0, keepdim=True))
+
+    # Without flip/padding but with a smaller original size: bilinear resize to ori_shape.
+    sample = MultiTaskDataSample()
+    sample.set_metainfo(dict(ori_shape=(10, 12)))
+    data = model.data_preprocessor(dict(inputs=[original], data_samples=[sample]), False)
+    with torch.no_grad():
+        pred = model(**data, mode='predict')[0]
+    expected = nn.functional.interpolate(original[None, :1], size=(10, 12), mode='bilinear')
+    torch.testing.assert_close(pred.get_pred('depth').data, expected[0])
+
+
+def test_slide_inference_averages_windows():
+    image = torch.rand(2, 3, 13, 17)
+    whole = pixel_model().whole_inference(image)
+    slide = pixel_model(test_cfg=dict(mode='slide', crop_size=(6, 8), stride=(4, 5)))
+    out = slide.slide_inference(image)
+    for t in whole:  # a per-pixel model gives the same logits in every window
+        torch.testing.assert_close(out[t], whole[t])
+    # A real model: windows covering the whole image reproduce whole inference.
+    model = demt_model(NYUD_LOSSES).eval()
+    big = demt_model(NYUD_LOSSES, test_cfg=dict(mode='slide', crop_size=(64, 64),
+                                                stride=(32, 32))).eval()
+    big.load_state_dict(model.state_dict())
+    x = torch.randn(1, 3, 32, 48)
+    with torch.no_grad():
+        a, b = model.inference(x), big.inference(x)
+    for t in a:
+        torch.testing.assert_close(a[t], b[t])
+    with pytest.raises(KeyError, match='crop_size'):
+        pixel_model(test_cfg=dict(mode='slide')).slide_inference(image)
+
+
+def test_preprocessor_normalises_and_pads_labels_with_ignore_values():
+    pre = MultiTaskDataPreProcessor(mean=[1.0, 2.0, 3.0], std=[2.0, 2.0, 2.0], bgr_to_rgb=True,
+                                    size_divisor=8, pad_val=0)
+    tasks = ['semseg', 'depth', 'normals', 'edge']
+    img = torch.arange(3 * 3 * 5, dtype=torch.uint8).view(3, 3, 5)
+    data = dict(inputs=[img, torch.zeros(3, 6, 9, dtype=torch.uint8)],
+                data_samples=[make_sample(tasks, 3, 5), make_sample(tasks, 6, 9, seed=1)])
+    out = pre(copy.deepcopy(data), training=True)
+    inputs, samples = out['inputs'], out['data_samples']
+    assert inputs.shape == (2, 3, 8, 16)
+    expected = (img.flip(0).float() - torch.tensor([1.0, 2, 3]).view(3, 1, 1)) / 2
+    torch.testing.assert_close(inputs[0, :, :3, :5], expected)
+    assert torch.all(inputs[0, :, 3:] == 0) and torch.all(inputs[0, :, :, 5:] == 0)
+    first = samples[0]
+    assert first.batch_input_shape == (8, 16) and first.padding_size == (0, 11, 0, 5)
+    assert first.gt_semseg.shape == (8, 16)
+    assert torch.all(first.gt_semseg.data[:, 3:] == 255)
+    assert torch.all(first.gt_edge.data[:, :, 5:] == 255)
+    assert torch.all(first.gt_depth.data[:, 3:] == 0)
+    assert torch.all(first.gt_normals.data[:, :, 5:] == 0)
+    torch.testing.assert_close(first.gt_depth.data[:, :3, :5],
+                               data['data_samples'][0].gt_depth.data)
+    # Testing: images padded, labels untouched.
+    out = pre(copy.deepcopy(data), training=False)
+    assert out['data_samples'][0].gt_semseg.shape == (3, 5)
+    assert out['data_samples'][0].padding_size == (0, 11, 0, 5)
+
+    with pytest.raises(ValueError, match='both'):
+        MultiTaskDataPreProcessor(mean=[0.0])
+    bad = make_sample(['semseg'], 3, 5)
+    bad.gt_semseg = PixelData(data=torch.zeros(1, 4, 5))
+    with pytest.raises(ValueError, match='gt_semseg'):
+        pre(dict(inputs=[img], data_samples=[bad]), training=True)
+
+
+def test_a_few_training_steps_reduce_the_loss():
+    torch.manual_seed(0)
+    tasks = list(NYUD_LOSSES)
+    model = demt_model(NYUD_LOSSES)
+    optim = torch.optim.Adam(model.parameters(), lr=3e-3)
+    batch = make_batch(tasks, [(32, 32), (32, 32)], seed=3)
+    for sample in batch['data_samples']:  # learnable labels: a fixed layout per task
+        sample.gt_semseg.data[:] = 1
+        sample.gt_semseg.data[:, :, :16] = 3
+        sample.gt_depth.data[:] = 2.0
+        sample.gt_normals.data[:] = torch.tensor([0.0, 0.6, 0.8]).view(3, 1, 1)
+        sample.gt_edge.data[:] = 0
+        sample.gt_edge.data[:, :, 15:17] = 1
+    history = []
+    for _ in range(10):
+        data = model.data_preprocessor(copy.deepcopy(batch), True)
+        losses = model(**data, mode='loss')
+        total = sum(losses.values())
+        optim.zero_grad()
+        total.backward()
+        optim.step()
+        history.append(total.item())
+    assert history[-1] < 0.7 * history[0], history
+
+
+def test_configuration_errors():
+    with pytest.raises(ValueError, match='missing'):
+        demt_model(dict(semseg=dict(type='DenseCrossEntropyLoss')),
+                   head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32],
+                             tasks=['semseg', 'depth'], task_channels=CHANNELS, channels=16))
+    with pytest.raises(ValueError, match='TASK_SPECS'):
+        demt_model(dict(foo=dict(type='MaskedL1Loss')),
+                   head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32], tasks=['foo'],
+                             task_channels=dict(foo=1), channels=16))
+    model = demt_model(dict(semseg=dict(type='DenseCrossEntropyLoss')))
+    data = model.data_preprocessor(make_batch(['depth'], [(64, 64)]), True)
+    with pytest.raises(KeyError, match='gt_semseg'):
+        model(**data, mode='loss')
+    with pytest.raises(ValueError, match="'whole' or 'slide'"):
+        demt_model(NYUD_LOSSES, test_cfg=dict(mode='tiles'))

@@ -1,0 +1,89 @@
+"""Convert an official DAT v1 ImageNet checkpoint (LeapLabTHU/DAT) into an mmdense backbone.
+
+Usage::
+
+    python tools/model_converters/dat2mmdense.py dat_tiny_in1k_224.pth dat-t_in1k_mmdense.pth
+
+SRC is a checkpoint of ``models/dat.py`` (LeapLabTHU/DAT @ 797f187f): a dict with the weights
+under ``model`` (the official release) or ``state_dict``, or a bare state dict. DST holds
+``{'state_dict': ..., 'meta': ...}`` for ``DAT(arch=...)``; load it with
+``init_cfg=dict(type='Pretrained', checkpoint=DST)``.
+
+What changes:
+
+- keys are renamed to the mmdense layout (``patch_proj`` -> ``patch_embed``, per-stage
+  ``layer_norms``/``mlps``/``attns`` -> ``blocks.<i>.norm1/norm2/ffn/attn``, ``down_projs`` ->
+  ``downsamples``), the 1x1 convolutions of the deformable attention become linear weights;
+- the classifier (``cls_norm``, ``cls_head``) is dropped;
+- the buffers ``relative_position_index`` and ``attn_mask`` are dropped: the official shift
+  masks are fixed to the 224x224 input, while mmdense builds the masks for the actual input
+  size on the fly and rebuilds the index from the window size, so nothing input-size dependent
+  is stored;
+- the output norms ``norm0``-``norm3`` of ``DAT(out_norm=True)`` are not in ImageNet
+  checkpoints and keep their identity initialisation (as in the official segmentation code).
+
+The relative position tables are kept as they are; they match ``DAT(pretrain_img_size=224)``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import pickle
+
+import torch
+
+from mmdense.models.backbones.dat_checkpoint import (
+    convert_dat_state_dict,
+    official_state_dict_from_checkpoint,
+)
+
+
+def load_official_checkpoint(path: str) -> dict:
+    """Load ``path`` on CPU, tolerating the training extras of the official checkpoints."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: no such checkpoint file.')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError:
+        # The official training script also pickles its yacs config; that needs a full unpickle
+        # (only do this for checkpoints from a source you trust).
+        try:
+            return torch.load(path, map_location='cpu', weights_only=False)
+        except ModuleNotFoundError as err:
+            raise RuntimeError(
+                f'{path}: the checkpoint pickles objects of a missing module ({err.name}); '
+                f'install it or re-save only checkpoint["model"].') from err
+
+
+def convert(src: str, dst: str) -> dict:
+    """Convert the checkpoint ``src`` and save it to ``dst``; returns the converted weights."""
+    state_dict = official_state_dict_from_checkpoint(load_official_checkpoint(src), src)
+    try:
+        converted = convert_dat_state_dict(state_dict)
+    except ValueError as err:
+        raise ValueError(f'{src}: {err}') from err
+    if osp.dirname(dst):
+        os.makedirs(osp.dirname(dst), exist_ok=True)
+    meta = dict(source=osp.basename(src), converter='tools/model_converters/dat2mmdense.py')
+    torch.save(dict(state_dict=converted, meta=meta), dst)
+    return converted
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Convert an official DAT v1 ImageNet checkpoint to an mmdense DAT backbone.')
+    parser.add_argument('src', help='official checkpoint (LeapLabTHU/DAT)')
+    parser.add_argument('dst', help='output path')
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    converted = convert(args.src, args.dst)
+    num = sum(v.numel() for v in converted.values())
+    print(f'Saved {len(converted)} tensors ({num:,} values) to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
