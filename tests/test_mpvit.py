@@ -323,7 +323,7 @@ def test_configs(arch, cfg):
     assert cfg.optim_wrapper.optimizer == dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999),
                                                weight_decay=0.01)
     assert [(s.type, s.begin, s.end) for s in cfg.param_scheduler] == [
-        ('LinearLR', 0, 1500), ('PolyLR', 0, 160000)]
+        ('LinearLR', 0, 1501), ('PolyLR', 0, 160001)]
     assert cfg.train_cfg.max_iters == 160000 and cfg.train_dataloader.batch_size == 2
     assert model.data_preprocessor.type == 'SegDataPreProcessor'
 

@@ -28,7 +28,9 @@ optim_wrapper = dict(
             'rpe_table': dict(decay_mult=0.),
             'norm': dict(decay_mult=0.),
         }))
+# lr(t) = 2e-4 * (1 - t / 80000) ** 0.9, as mmcv 1.x's poly policy: `end` is one past the
+# last step, where mmengine's PolyLR reaches its final value.
 param_scheduler = [
-    dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=80000, by_epoch=False)
+    dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=80001, by_epoch=False)
 ]
 train_dataloader = dict(batch_size=4)

@@ -1,7 +1,8 @@
 # UperNet + DAT-T on ADE20K, 160k iterations, 8 GPUs x 2 images (DAT paper: 45.5 mIoU).
 # Optimisation as the official segmentation configs (LeapLabTHU/DAT-Segmentation
 # configs/dat/upn_*_160k_*_lr6.py): AdamW lr 6e-5, weight decay 0.01 (none on position tables
-# and norms), 1500 linear warm-up iterations, then poly decay (power 1) to 0.
+# and norms), poly decay (power 1) to 0 over the 160k iterations with a linear warm-up factor
+# multiplied on for the first 1500.
 _base_ = [
     '../_base_/models/upernet_dat.py', '../_base_/datasets/ade20k.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_160k.py'
@@ -30,8 +31,13 @@ optim_wrapper = dict(
             'rpe_table': dict(decay_mult=0.),
             'norm': dict(decay_mult=0.),
         }))
+# The official mmcv 1.x `lr_config` (policy='poly', warmup='linear', warmup_iters=1500,
+# warmup_ratio=1e-6, power=1.0, min_lr=0) multiplies the warm-up factor onto a poly decay
+# counted from iteration 0, so both schedulers start at 0 (mmengine multiplies overlapping
+# schedulers); `end` is one past the last step, where each reaches its final value:
+#   lr(t) = 6e-5 * (1 - t / 160000) * min(1, 1e-6 + (1 - 1e-6) * t / 1500).
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=160000, by_epoch=False),
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1501),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=160001, by_epoch=False),
 ]
 train_dataloader = dict(batch_size=2)

@@ -1,8 +1,8 @@
 # UperNet + MPViT-S on ADE20K, 160k iterations, 8 GPUs x 2 images (MPViT paper: 48.3 mIoU).
 # Optimisation as the official segmentation configs (youngwanLEE/MPViT
 # semantic_segmentation/configs/mpvit/upernet/upernet_mpvit_small_160k_ade20k.py): AdamW
-# lr 6e-5, weight decay 0.01 on every parameter, 1500 linear warm-up iterations, then poly
-# decay (power 1) to 0; drop path 0.2.
+# lr 6e-5, weight decay 0.01 on every parameter, poly decay (power 1) to 0 over the 160k
+# iterations with a linear warm-up factor multiplied on for the first 1500; drop path 0.2.
 _base_ = [
     '../_base_/models/upernet_mpvit.py', '../_base_/datasets/ade20k.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_160k.py'
@@ -25,10 +25,15 @@ optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01))
-# mmcv 1.x applied the warm-up on top of a poly decay counted from iteration 0; overlapping
-# (multiplying) schedulers reproduce that.
+# The official mmcv 1.x `lr_config` (policy='poly', warmup='linear', warmup_iters=1500,
+# warmup_ratio=1e-6, power=1.0, min_lr=0) gives, at iteration t (0-based),
+#   lr(t) = 6e-5 * (1 - t / 160000) * (1e-6 + (1 - 1e-6) * t / 1500)   for t < 1500,
+#   lr(t) = 6e-5 * (1 - t / 160000)                                     afterwards:
+# the warm-up factor multiplies a poly decay counted from iteration 0. mmengine chains
+# schedulers that overlap by multiplying their factors, and a scheduler over [begin, end)
+# reaches its final value at step `end - 1`, hence `end` = 1500 + 1 and 160000 + 1.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=160000, by_epoch=False),
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1501),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=160001, by_epoch=False),
 ]
 train_dataloader = dict(batch_size=2)
