@@ -12,7 +12,8 @@ visualizer = dict(type='MultiTaskVisualizer')
 model = dict(
     head=dict(
         tasks=['semseg', 'human_parts', 'sal', 'normals', 'edge'],
-        task_channels=dict(semseg=21, human_parts=7, sal=2, normals=3, edge=1)),
+        task_channels=dict(
+            _delete_=True, semseg=21, human_parts=7, sal=2, normals=3, edge=1)),
     losses=dict(
         _delete_=True,
         semseg=dict(type='DenseCrossEntropyLoss', loss_weight=1.0),
