@@ -16,6 +16,8 @@ from mmdense.utils.cli import load_config
 register_all_modules(init_default_scope=False)
 COCO_R50 = 'configs/kmax/kmax_r50_8xb8-150k_coco-panoptic-1281x1281.py'
 COCO_CONVNEXT_T = 'configs/kmax/kmax_convnext-t_8xb8-150k_coco-panoptic-1281x1281.py'
+# ConvNeXt-S/B/L share the depths (3, 3, 27, 3)
+COCO_CONVNEXT_S = 'configs/kmax/kmax_convnext-s_8xb8-150k_coco-panoptic-1281x1281.py'
 
 
 def test_all_configs_load_with_the_official_settings():
@@ -51,6 +53,38 @@ def test_all_configs_load_with_the_official_settings():
         assert tuple(paste) == (main[0] / 2, main[1] / 2)
 
 
+def _readme_row(config_name):
+    with open('configs/kmax/README.md') as f:
+        rows = [line for line in f if line.startswith('|') and f'({config_name})' in line]
+    assert len(rows) == 1, config_name
+    return rows[0]
+
+
+def test_every_config_builds_with_the_readme_param_counts():
+    """All configs build (on the meta device: no memory, no pretrained weights needed), the
+    decoder takes the backbone's channels and the README's parameter counts are these."""
+    head_params = {}
+    for f in sorted(glob.glob('configs/kmax/*.py')):
+        cfg = load_config(f, None)
+        with DefaultScope.overwrite_default_scope('mmdense'), torch.device('meta'):
+            model = MODELS.build(cfg.model)
+        backbone = model.backbone
+        if hasattr(backbone, 'res_layers'):
+            channels = [getattr(backbone, n)[-1].conv3.out_channels for n in backbone.res_layers]
+        else:
+            channels = list(backbone.out_channels)
+        assert channels == list(cfg.model.decode_head.in_channels), f
+        assert [n.weight.shape[0] for n in model.decode_head.pixel_decoder.in_norms] == \
+            channels[::-1], f
+        total = sum(p.numel() for p in model.parameters())
+        aux = sum(p.numel() for p in model.decode_head.aux_semantic_head.parameters())
+        head_params[f.split('/')[-1]] = sum(p.numel() for p in model.decode_head.parameters())
+        row = _readme_row(f.split('/')[-1])
+        assert f'| {(total - aux) / 1e6:.1f}M / {total / 1e6:.1f}M |' in row, (f, total, aux)
+    # the official decoder of kmax_r50.yaml (reference count, aux semantic head included)
+    assert head_params['kmax_r50_8xb8-150k_coco-panoptic-1281x1281.py'] == 48_928_830
+
+
 def _official_group(module_name, module, param_name, base_lr=5e-4, base_wd=0.05):
     """(lr, weight decay) of one parameter under the official train_net.py rules."""
     lr = base_lr * (0.1 if 'backbone' in module_name else 1.0)
@@ -65,7 +99,7 @@ def _official_group(module_name, module, param_name, base_lr=5e-4, base_wd=0.05)
     return lr, wd
 
 
-@pytest.mark.parametrize('config', [COCO_R50, COCO_CONVNEXT_T])
+@pytest.mark.parametrize('config', [COCO_R50, COCO_CONVNEXT_T, COCO_CONVNEXT_S])
 def test_optimizer_groups_follow_the_official_rules(config):
     cfg = load_config(config, None)
     cfg.model.backbone.init_cfg = None

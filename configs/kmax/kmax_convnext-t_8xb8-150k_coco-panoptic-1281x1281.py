@@ -32,8 +32,10 @@ optim_wrapper = dict(
         '.norm.bias': backbone_no_decay,
         '.fc1.bias': backbone_no_decay,
         '.fc2.bias': backbone_no_decay,
-        # layer scale ('gamma' of block 0..26; keys of 8 characters sort before 'backbone')
-        **{f'.{i}.gamma': backbone_no_decay for i in range(10)},
+        # layer scale: 'gamma' of blocks 0..26 (ConvNeXt-S/B/L have 27 blocks in stage 3).
+        # mmengine applies the longest matching key, ties in sorted order: '.i.gamma' keys of 8
+        # characters sort before 'backbone' ('.gamma' alone would lose to it).
+        **{f'.{i}.gamma': backbone_no_decay for i in range(27)},
         'in_norms': dict(decay_mult=0.0),
         'rpe': dict(decay_mult=0.0),
         'cluster_centers': dict(decay_mult=0.0),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-
 import torch
 
 _APPLIED = False

@@ -38,7 +38,8 @@ def register_all_modules(init_default_scope: bool = True) -> None:
                           f'"{current_scope.scope_name}" is not "mmdense", '
                           '`register_all_modules` will force the current '
                           'default scope to be "mmdense". If this is not '
-                          'expected, please set `init_default_scope=False`.')
+                          'expected, please set `init_default_scope=False`.',
+                          stacklevel=2)
             # avoid name conflict
             new_instance_name = f'mmdense-{datetime.datetime.now()}'
             DefaultScope.get_instance(new_instance_name, scope_name='mmdense')

@@ -9,7 +9,9 @@ gradients (``mode='tensor'``: backbone + neck + heads, no post-processing). A tr
 same forward in train mode, a backward pass of a scalar reduction of every output, and an
 optimizer step (SGD), so it measures the network, not the loss terms or the data pipeline. Each
 figure is the median of ``--repeat`` timed runs after ``--warmup`` untimed ones. The official
-code's numbers in the method READMEs were measured in the same way.
+code's numbers in the method READMEs were measured in the same way. Like tools/train.py and
+tools/test.py, it first calls ``mmdense.utils.tune_cpu_allocator`` (glibc keeps freed activation
+pages); ``--no-tune-allocator`` measures with the malloc defaults.
 """
 import argparse
 import json
@@ -35,6 +37,8 @@ def parse_args():
     parser.add_argument('--mode', choices=['both', 'inference', 'train'], default='both')
     parser.add_argument('--amp', action='store_true', help='autocast (bf16 on CPU, fp16 GPU)')
     parser.add_argument('--json', help='also write the results to this JSON file')
+    parser.add_argument('--no-tune-allocator', action='store_true',
+                        help='keep glibc malloc defaults (see mmdense.utils.tune_cpu_allocator)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
 
@@ -59,14 +63,16 @@ def time_it(fn, device, warmup, repeat):
 
 def main():
     args = parse_args()
-    import mmdense  # noqa: F401
     from mmengine.registry import MODELS, DefaultScope
     from mmengine.runner import load_checkpoint
 
-    from mmdense.utils import register_all_modules
+    import mmdense  # noqa: F401
+    from mmdense.utils import register_all_modules, tune_cpu_allocator
     from mmdense.utils.cli import UserInputError, load_config
     from mmdense.utils.model_inputs import sum_outputs, tensor_forward
 
+    # As tools/train.py and tools/test.py do; --no-tune-allocator measures without it.
+    allocator_tuned = not args.no_tune_allocator and tune_cpu_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
     h, w = (args.shape * 2)[:2] if len(args.shape) == 1 else args.shape[:2]
@@ -96,7 +102,8 @@ def main():
         return torch.autocast(device_type, dtype=amp_dtype, enabled=args.amp)
 
     results = dict(config=args.config, shape=[h, w], batch_size=args.batch_size,
-                   threads=torch.get_num_threads(), device=args.device, amp=args.amp)
+                   threads=torch.get_num_threads(), device=args.device, amp=args.amp,
+                   allocator_tuned=allocator_tuned)
     if args.mode in ('both', 'inference'):
         model.eval()
 

@@ -25,10 +25,10 @@ def parse_args():
 
 def main():
     args = parse_args()
-    import mmdense  # noqa: F401
     from mmengine.analysis import get_model_complexity_info
     from mmengine.registry import MODELS, DefaultScope
 
+    import mmdense  # noqa: F401
     from mmdense.utils import register_all_modules
     from mmdense.utils.cli import UserInputError, load_config
     from mmdense.utils.model_inputs import tensor_forward

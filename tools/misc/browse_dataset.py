@@ -27,10 +27,10 @@ def parse_args():
 
 def main():
     args = parse_args()
-    import mmdense  # noqa: F401
     from mmengine.registry import DATASETS, VISUALIZERS, DefaultScope
     from mmengine.utils import ProgressBar
 
+    import mmdense  # noqa: F401
     from mmdense.utils import register_all_modules
     from mmdense.utils.cli import UserInputError, check_data_roots, load_config
 

@@ -73,6 +73,30 @@ def _run_layers(layers: nn.Module | Sequence[nn.Module], x: torch.Tensor) -> tor
     return x
 
 
+def _run_bottleneck(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """MMPose's ``Bottleneck`` (stage 1) with its batch norms folded in inference.
+
+    Training, gradient checkpointing and anything but plain frozen batch norms run the block
+    itself.
+    """
+    if not isinstance(block, Bottleneck):
+        return block(x)
+    norms = (block.norm1, block.norm2, block.norm3)
+    if block.training or (block.with_cp and x.requires_grad) or not all(
+            _is_frozen_bn(norm) for norm in norms) or not isinstance(block.relu, nn.ReLU):
+        return block(x)
+    inplace = not (torch.is_grad_enabled() and x.requires_grad)
+    out = x
+    for conv, norm, act in ((block.conv1, block.norm1, True), (block.conv2, block.norm2, True),
+                            (block.conv3, block.norm3, False)):
+        out = _conv(conv, out, *_fold_bn(conv.weight, conv.bias, norm))
+        if act:
+            out = F.relu(out, inplace=inplace)
+    identity = x if block.downsample is None else _run_layers(block.downsample, x)
+    out = out.add_(identity) if inplace else out + identity
+    return F.relu(out, inplace=inplace)
+
+
 def _tokens_to_map(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
     """View (B, H*W, C) tokens as a channels-last (B, C, H, W) map (no copy)."""
     return x.view(x.shape[0], H, W, x.shape[2]).permute(0, 3, 1, 2)
@@ -487,7 +511,13 @@ class HRFormer(MMPoseHRFormer):
         """
         x = self.relu(_run_layers([self.conv1, self.norm1], x))
         x = self.relu(_run_layers([self.conv2, self.norm2], x))
-        y_list = [self.layer1(x)]
+        if not self.training:
+            # Channels-last from here on: the folded 1x1 convolutions of stage 1 run as linear
+            # layers and the transformer stages read the maps as tokens without copies.
+            x = x.contiguous(memory_format=torch.channels_last)
+        for block in self.layer1:
+            x = _run_bottleneck(block, x)
+        y_list = [x]
         for i in (1, 2, 3):
             transition = getattr(self, f'transition{i}')
             num_branches = getattr(self, f'stage{i + 1}_cfg')['num_branches']
