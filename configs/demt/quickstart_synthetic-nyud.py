@@ -24,11 +24,14 @@ val_dataloader = dict(batch_size=1, num_workers=1, dataset=dict(data_root=data_r
 test_dataloader = val_dataloader
 val_evaluator = dict(edge_thresholds=9, edge_num_workers=0)
 test_evaluator = dict(edge_thresholds=19, edge_num_workers=0)
+# lr 2e-3 learns as fast for some seeds but gets stuck for others (train loss flat at ~16, as
+# at 4e-3); 1e-3 is the safe rate. The seed makes the figures of the README reproducible.
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4))
-param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0, begin=0, end=600, by_epoch=False)]
-train_cfg = dict(max_iters=600, val_interval=300)
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4))
+randomness = dict(seed=0)
+param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0, begin=0, end=1500, by_epoch=False)]
+train_cfg = dict(max_iters=1500, val_interval=500)
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=300, max_keep_ckpts=2))
+    checkpoint=dict(interval=500, max_keep_ckpts=2))

@@ -22,8 +22,8 @@ main() {
   "$py" tools/train.py "$cfg" --work-dir "$work" "$@"
   local ckpt
   ckpt=$(cat "$work/last_checkpoint")
-  echo "[quickstart] evaluating $ckpt and drawing predictions to $work/vis"
+  echo "[quickstart] evaluating $ckpt and drawing predictions to $work/test/vis/vis_data/vis_image"
   "$py" tools/test.py "$cfg" "$ckpt" --work-dir "$work/test" --show-dir vis
-  echo "[quickstart] done: checkpoints in $work, pictures under $work/test/*/vis"
+  echo "[quickstart] done: checkpoints in $work, metrics in $work/test/*/*.log, pictures in $work/test/vis/vis_data/vis_image"
 }
 main "$@"
