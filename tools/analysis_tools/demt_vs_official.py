@@ -166,16 +166,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def _time(fn, repeat):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def main():
     args = parse_args()
     from mmengine.model import revert_sync_batchnorm
@@ -235,26 +225,35 @@ def main():
         print('error: the outputs differ; not timing', file=sys.stderr)
         sys.exit(1)
 
+    runs = {'official': (run_official, official), 'mmdense': (run_mmdense, head)}
+    optims = {name: torch.optim.SGD(list(backbone.parameters()) + list(mod.parameters()), lr=1e-6)
+              for name, (_, mod) in runs.items()}
+
+    def infer(name):
+        with torch.no_grad():
+            runs[name][0](inputs)
+
+    def step(name):
+        optims[name].zero_grad()
+        torch.stack([v.mean() for v in runs[name][0](inputs).values()]).sum().backward()
+        optims[name].step()
+
     results = {}
-    for name, run, params in (
-            ('official', run_official, list(backbone.parameters()) + list(official.parameters())),
-            ('mmdense', run_mmdense, list(backbone.parameters()) + list(head.parameters()))):
-        optim = torch.optim.SGD(params, lr=1e-6)
-        if args.mode in ('both', 'inference'):
-            model.eval()
-            official.eval()
-            with torch.no_grad():
-                results[f'{name} inference'] = _time(lambda r=run: r(inputs), args.repeat)
-        if args.mode in ('both', 'train'):
-            model.train()
-            official.train()
-
-            def step(r=run, o=optim):
-                o.zero_grad()
-                torch.stack([v.mean() for v in r(inputs).values()]).sum().backward()
-                o.step()
-
-            results[f'{name} train step'] = _time(step, args.repeat)
+    modes = [m for m in ('inference', 'train step')
+             if args.mode == 'both' or m.startswith(args.mode)]
+    for mode in modes:
+        train = mode == 'train step'
+        model.train(train)
+        official.train(train)
+        fn = step if train else infer
+        for name in runs:  # warm-up
+            fn(name)
+        # The two implementations alternate, so that a change of the machine's load hits both.
+        for _ in range(args.repeat):
+            for name in runs:
+                start = time.perf_counter()
+                fn(name)
+                results.setdefault(f'{name} {mode}', []).append(time.perf_counter() - start)
     print(f'{args.config}, batch {args.batch_size}, {h}x{w}, {torch.get_num_threads()} threads, '
           f'median of {args.repeat}')
     for key, times in results.items():

@@ -175,8 +175,9 @@ class TaskQuery(nn.Module):
             q = F.linear(q_in, w_q, b_q).view(m, heads, head_dim).transpose(0, 1)
             # Keys folded into the queries: per head, (m, C) vectors scored against the tokens.
             q = torch.bmm(q, w_k)
-            weights = torch.bmm(q.transpose(0, 1), tok.transpose(1, 2)).softmax(dim=-1)
-            mixed = torch.bmm(weights, tok)  # (m, heads, C): attention-weighted tokens
-            values = torch.bmm(mixed.transpose(0, 1), w_v).transpose(0, 1).reshape(m, c)
+            weights = torch.einsum('hmc,mtc->mht', q, tok).softmax(dim=-1)
+            # (m, heads, C): attention-weighted tokens
+            mixed = torch.einsum('mht,mtc->hmc', weights, tok)
+            values = torch.bmm(mixed, w_v).transpose(0, 1).reshape(m, c)
             outs.append(q_in + self.norm(F.linear(values, w_out, b_out)))
         return outs[0] if len(outs) == 1 else torch.cat(outs)
