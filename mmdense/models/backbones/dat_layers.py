@@ -22,6 +22,8 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch.utils.checkpoint import checkpoint
 
+from mmdense.models.utils.attention import dot_product_attention
+
 # Logit offset the official shifted-window mask adds between tokens of different regions.
 # The same value masks padded tokens, so no row of the softmax is ever fully masked.
 MASK_FILL = -100.0
@@ -45,34 +47,6 @@ def reference_points(height: int, width: int, dtype: torch.dtype,
     ref[..., 1].div_(width).mul_(2).sub_(1)
     ref[..., 0].div_(height).mul_(2).sub_(1)
     return ref
-
-
-def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
-                     scale: float, dropout_p: float = 0.) -> torch.Tensor:
-    """``softmax(q k^T * scale + bias) v`` over the last two dims.
-
-    PyTorch's fused ``scaled_dot_product_attention`` takes the bias as ``attn_mask``. Its CPU
-    kernel cannot back-propagate into ``attn_mask``, though, and falls back to a generic path
-    that is slower than the plain product, so that case (a learnt bias on CPU while training)
-    computes the same function with explicit matmuls, in the official order of operations.
-
-    Args:
-        q (Tensor): ``(..., N, d)``.
-        k (Tensor): ``(..., M, d)``.
-        v (Tensor): ``(..., M, d_v)``.
-        bias (Tensor): ``(..., N, M)`` additive logits, the same batch shape as ``q``.
-        scale (float): Logit scale.
-        dropout_p (float): Dropout on the attention weights. Defaults to 0.
-
-    Returns:
-        Tensor: ``(..., N, d_v)``.
-    """
-    if q.device.type == 'cpu' and bias.requires_grad and torch.is_grad_enabled():
-        attn = torch.matmul(q * scale, k.transpose(-2, -1)) + bias
-        attn = F.dropout(attn.softmax(dim=-1), dropout_p, training=dropout_p > 0)
-        return torch.matmul(attn, v)
-    return F.scaled_dot_product_attention(
-        q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
 
 
 def shifted_window_mask(height: int, width: int, window_size: int, shift_size: int,
@@ -221,9 +195,9 @@ class DATWindowAttention(BaseModule):
     ``shift_size=0`` is the official ``LocalAttention``, ``shift_size > 0`` the
     ``ShiftWindowAttention`` (DAT uses ``ceil(window_size / 2) = 4``, not Swin's 3). Unlike the
     official layer, the mask is built for the actual input size and the map is padded to whole
-    windows, so any input size works. All windows and heads go through one fused
-    ``scaled_dot_product_attention`` call with the bias (and mask) as ``attn_mask``
-    (see :func:`biased_attention`).
+    windows, so any input size works. All windows and heads go through one attention call
+    with the bias (and mask) as additive logits
+    (see :func:`~mmdense.models.utils.attention.dot_product_attention`).
 
     Args:
         embed_dims (int): Channels.
@@ -310,8 +284,8 @@ class DATWindowAttention(BaseModule):
             attn_mask = bias.expand(num_windows, -1, -1, -1)
         else:
             attn_mask = (bias + mask.to(q.dtype).unsqueeze(1)).repeat(b, 1, 1, 1)
-        out = biased_attention(q, k, v, attn_mask, self.scale,
-                               self.attn_drop_rate if self.training else 0.)
+        out = dot_product_attention(q, k, v, attn_mask, self.scale,
+                                    self.attn_drop_rate if self.training else 0.)
 
         out = self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, hp * wp, c)))
         out = out.index_select(1, scatter).view(b, hp, wp, c)
@@ -456,8 +430,8 @@ class DATDeformableAttention(BaseModule):
         table = table.expand(b, -1, -1, -1, -1).reshape(b * g, heads // g, *table_size)
         bias = F.grid_sample(table, displacement, mode='bilinear', align_corners=True)
 
-        out = biased_attention(q, k, v, bias.view(b, heads, n, n).to(q.dtype), self.scale,
-                               self.attn_drop_rate if self.training else 0.)
+        out = dot_product_attention(q, k, v, bias.view(b, heads, n, n).to(q.dtype), self.scale,
+                                    self.attn_drop_rate if self.training else 0.)
         out = out.transpose(1, 2).reshape(b, h, w, c)
         return self.proj_drop(self.proj(out))
 

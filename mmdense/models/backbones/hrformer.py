@@ -14,14 +14,14 @@ computes the same function except for two points, which this subclass makes conf
   ``mode``/``align_corners`` of the ``nn.Upsample``, ``resize_align_corners`` for that final
   bilinear resize (official pose: ``False``, official segmentation: ``True``).
 
-It is also faster on CPU, with the same results: the blocks keep their tokens channels-last
-(the token layout (B, H*W, C) is the channels-last layout of the (B, C, H, W) map), so the
-attention, the FFN (1x1 convolutions as linear layers, depthwise 3x3 channels-last, where it
-is far faster) and the 1x1 fuse convolutions share one layout without copies; window
-attention runs on all windows of a batch at once (``F.scaled_dot_product_attention`` without
-a bias); the output projection skips the padded tokens; in inference the batch norms after
-convolutions are folded into them and the activations run in place. The backbone outputs are
-returned contiguous.
+It is also faster on CPU, with the same results: the blocks keep their tokens channels-last (the
+token layout (B, H*W, C) is the channels-last layout of the (B, C, H, W) map), so the attention,
+the FFN (1x1 convolutions as linear layers, depthwise 3x3 channels-last, where it is far faster)
+and the 1x1 fuse convolutions share one layout without copies; window attention runs on all
+windows of a batch at once (explicit products on CPU, where they beat the fused kernel for 7x7
+windows, see ``mmdense.models.utils.attention``); the output projection skips the padded tokens;
+in inference the batch norms after convolutions are folded into them and the activations run in
+place. The backbone outputs are returned contiguous.
 """
 import math
 from collections.abc import Sequence
@@ -36,6 +36,7 @@ from mmpose.models.backbones.hrformer import HRFormer as MMPoseHRFormer
 from mmpose.models.backbones.resnet import Bottleneck
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmdense.models.utils.attention import dot_product_attention
 from mmdense.registry import MODELS
 
 
@@ -140,8 +141,8 @@ class HRFormerWindowMSA(WindowMSA):
 
     Same parameters and buffers as MMPose's ``WindowMSA`` (``qkv``, ``proj``,
     ``relative_position_bias_table``, ``relative_position_index``), but the bias table is always
-    built, as in the official code. Without bias or mask the attention runs through
-    ``F.scaled_dot_product_attention``.
+    built, as in the official code. The attention itself is
+    :func:`~mmdense.models.utils.attention.dot_product_attention`.
 
     Args:
         embed_dims (int): Number of channels.
@@ -221,12 +222,7 @@ class HRFormerWindowMSA(WindowMSA):
             mask = mask.unsqueeze(1)
             attn_mask = mask if attn_mask is None else attn_mask + mask
         dropout_p = self.attn_drop_rate if self.training else 0.
-        if attn_mask is None:
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=self.scale)
-        # with a bias, explicit attention is faster on CPU than the fused kernel (which falls
-        # back to its slow path for a broadcast mask), forward and backward
-        attn = torch.softmax((q * self.scale) @ k.transpose(-2, -1) + attn_mask, dim=-1)
-        return F.dropout(attn, dropout_p, self.training) @ v
+        return dot_product_attention(q, k, v, attn_mask, self.scale, dropout_p)
 
 
 class HRFormerLocalAttention(BaseModule):
