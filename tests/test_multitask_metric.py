@@ -84,6 +84,21 @@ def test_semseg_accepts_class_scores():
     assert out['semseg/mIoU'] == pytest.approx(72.2222, abs=1e-3)
 
 
+def test_semseg_nan_scores_give_nan():
+    # NaN class scores on a labelled pixel: argmax would pick the NaN channel; report NaN.
+    scores = torch.nn.functional.one_hot(torch.tensor(SEG_PRED_1), 3).permute(2, 0, 1).float()
+    scores[1, 0, 0] = float('nan')
+    metric = MultiTaskMetric(tasks=['semseg'], num_classes=dict(semseg=3))
+    out = run(metric, [sample(gt_semseg=np.uint8(SEG_GT_1), pred_semseg=scores)])
+    assert math.isnan(out['semseg/mIoU']) and math.isnan(out['semseg/aAcc'])
+    # On the ignored pixel (1, 2) a NaN changes nothing: the values of test_semseg_iou_...
+    scores = torch.nn.functional.one_hot(torch.tensor(SEG_PRED_1), 3).permute(2, 0, 1).float()
+    scores[0, 1, 2] = float('nan')
+    out = run(MultiTaskMetric(tasks=['semseg'], num_classes=dict(semseg=3)),
+              [sample(gt_semseg=np.uint8(SEG_GT_1), pred_semseg=scores)])
+    assert out['semseg/mIoU'] == pytest.approx(72.2222, abs=1e-3)
+
+
 # ---------------------------------------------------------------------------------- depth
 def test_depth_errors():
     # Valid (gt > 0) pairs (gt, pred): (1, 2), (2, 2), (4, 2); the gt=0 pixel is ignored.

@@ -73,7 +73,11 @@ class MultiTaskMetric(BaseMetric):
       (the same mean at ``prob > sal_iou_threshold`` only; not a published number). See
       :mod:`mmdense.evaluation.functional.saliency`.
     - ``edge``: ``odsF``, ``oisF``, ``AP`` with the BSDS/SEISM matching (see
-      :mod:`mmdense.evaluation.functional.boundary`).
+      :mod:`mmdense.evaluation.functional.boundary`) against ``gt_edge`` as given; for
+      PASCAL-Context the dataset gives SEISM's ``bwmorph(seg2bmap(LabelMap), 'thin', Inf)`` in
+      test mode.
+    - A NaN prediction on a labelled pixel makes the metrics of its task NaN (depth, normals,
+      saliency, edge) instead of being scored as a miss or as background.
     - ``multitask/delta_m`` when ``single_task_baselines`` is given.
 
     Keys are ``'<task>/<metric>'``, e.g. ``'semseg/mIoU'``, ``'edge/odsF'``.
@@ -224,9 +228,14 @@ class MultiTaskMetric(BaseMetric):
         gt = gt.to(pred.device)
 
         if family == 'segmentation':
+            num_classes = self._num_classes(task)
+            if pred.is_floating_point() and torch.isnan(
+                    pred[:, gt[0] != self.ignore_index]).any():
+                # argmax would silently pick the NaN channel.
+                return np.full((4, num_classes), np.nan)
             if pred.shape[0] > 1:  # scores instead of labels
                 pred = pred.argmax(dim=0, keepdim=True)
-            return segmentation_areas(pred[0], gt[0], self._num_classes(task), self.ignore_index)
+            return segmentation_areas(pred[0], gt[0], num_classes, self.ignore_index)
         if pred.shape[0] != channels:
             raise ValueError(f'MultiTaskMetric: pred_{task} must have {channels} channel(s) '
                              f'({TASK_SPECS[task].pred}), got shape {tuple(pred.shape)}')
