@@ -84,6 +84,21 @@ def test_semseg_accepts_class_scores():
     assert out['semseg/mIoU'] == pytest.approx(72.2222, abs=1e-3)
 
 
+def test_semseg_nan_scores_give_nan():
+    # NaN class scores on a labelled pixel: argmax would pick the NaN channel; report NaN.
+    scores = torch.nn.functional.one_hot(torch.tensor(SEG_PRED_1), 3).permute(2, 0, 1).float()
+    scores[1, 0, 0] = float('nan')
+    metric = MultiTaskMetric(tasks=['semseg'], num_classes=dict(semseg=3))
+    out = run(metric, [sample(gt_semseg=np.uint8(SEG_GT_1), pred_semseg=scores)])
+    assert math.isnan(out['semseg/mIoU']) and math.isnan(out['semseg/aAcc'])
+    # On the ignored pixel (1, 2) a NaN changes nothing: the values of test_semseg_iou_...
+    scores = torch.nn.functional.one_hot(torch.tensor(SEG_PRED_1), 3).permute(2, 0, 1).float()
+    scores[0, 1, 2] = float('nan')
+    out = run(MultiTaskMetric(tasks=['semseg'], num_classes=dict(semseg=3)),
+              [sample(gt_semseg=np.uint8(SEG_GT_1), pred_semseg=scores)])
+    assert out['semseg/mIoU'] == pytest.approx(72.2222, abs=1e-3)
+
+
 # ---------------------------------------------------------------------------------- depth
 def test_depth_errors():
     # Valid (gt > 0) pairs (gt, pred): (1, 2), (2, 2), (4, 2); the gt=0 pixel is ignored.
@@ -112,6 +127,20 @@ def test_depth_rmse_is_pooled_over_pixels_and_clamps_negative_predictions():
     ])
     assert out['depth/rmse'] == pytest.approx(math.sqrt(3.5))
     assert out['depth/abs_rel'] == pytest.approx((1.5 + 1) / 4)
+
+
+def test_depth_nan_prediction_propagates():
+    # rmse would be NaN anyway; the delta counts must not score the NaN pixel as a miss.
+    metric = MultiTaskMetric(tasks=['depth'])
+    out = run(metric, [sample(gt_depth=np.float32([[1, 2], [4, 0]]),
+                              pred_depth=np.float32([[np.nan, 2], [2, 5]]))])
+    assert all(math.isnan(v) for v in out.values())
+    # On a pixel without ground truth (0) a NaN is ignored: the values of test_depth_errors.
+    out = run(MultiTaskMetric(tasks=['depth']),
+              [sample(gt_depth=np.float32([[1, 2], [4, 0]]),
+                      pred_depth=np.float32([[2, 2], [2, np.nan]]))])
+    assert out['depth/rmse'] == pytest.approx(math.sqrt(5 / 3))
+    assert out['depth/delta1'] == pytest.approx(100 / 3)
 
 
 # -------------------------------------------------------------------------------- normals
@@ -152,6 +181,24 @@ def test_normals_median_of_known_angles_over_images():
     assert out['normals/median'] == pytest.approx(30.0, abs=0.1)
 
 
+def test_normals_nan_prediction_propagates_to_every_statistic():
+    # Errors 0 and 30 degrees plus a NaN prediction on a labelled pixel: the mean is NaN, and so
+    # must be the median (a NaN must not land in a histogram bin) and the other statistics.
+    to_map = lambda v: np.float32(v).T.reshape(3, 1, -1)  # noqa: E731
+    metric = MultiTaskMetric(tasks=['normals'])
+    out = run(metric, [sample(gt_normals=to_map([[0, 0, 1]] * 3),
+                              pred_normals=to_map([_normal(0), _normal(30),
+                                                   [np.nan, 0, 1]]))])
+    for key in ('mean', 'median', 'rmse', '11.25', '22.5', '30'):
+        assert math.isnan(out[f'normals/{key}']), key
+    # A NaN prediction on an unlabeled pixel (zero gt) is ignored: median of {0, 30} = 15.
+    out = run(MultiTaskMetric(tasks=['normals']),
+              [sample(gt_normals=to_map([[0, 0, 1], [0, 0, 1], [0, 0, 0]]),
+                      pred_normals=to_map([_normal(0), _normal(30), [np.nan, 0, 1]]))])
+    assert out['normals/median'] == pytest.approx(15.0, abs=0.1)
+    assert out['normals/mean'] == pytest.approx(15.0, abs=1e-4)
+
+
 # ------------------------------------------------------------------------------- saliency
 SAL_GT = [[1, 1, 0, 0, 255]]
 SAL_PROB = [[0.92, 0.33, 0.64, 0.12, 0.99]]
@@ -166,10 +213,13 @@ def test_saliency_maxf_and_miou():
     #   t = 0.65 .. 0.90:      1 predicted, 1 true -> P 1,   R 1/2 -> F 0.8125
     #   t = 0.95:              none predicted -> F 0
     # maxF = 0.8125. IoU at prob > 0.5: {0.92, 0.64} vs {0.92, 0.33} -> 1/3.
+    # maxmIoU (8-bit 234, 84, 163, 30 / 255; foreground png / 255 > t): t = 0.20 .. 0.30:
+    # {0.92, 0.33, 0.64} -> IoU 2/3 (the best); 0.35 .. 0.60: 1/3; 0.65 .. 0.90: 1/2.
     metric = MultiTaskMetric(tasks=['sal'])
     out = run(metric, [sample(gt_sal=np.uint8(SAL_GT), pred_sal=np.float32(SAL_PROB))])
     assert out['sal/maxF'] == pytest.approx(81.25)
     assert out['sal/mIoU'] == pytest.approx(100 / 3)
+    assert out['sal/maxmIoU'] == pytest.approx(200 / 3)
 
 
 def test_saliency_iou_is_averaged_per_image():
@@ -368,12 +418,12 @@ def test_two_ranks_equal_one_process():
 
     # What is gathered across ranks is bounded whatever the image size: class areas
     # (4 x 4 x 8 B), depth sums (56 B), normals sums + histogram (<= 1800 bins x 6 B), saliency
-    # counts (3 x 19 x 8 B + 8 B), edge counts (9 x 4 x 4 B).
+    # counts (3 x 19 x 8 B + 8 B + 15 x 8 B), edge counts (9 x 4 x 4 B).
     for result in single.results:
         nbytes = sum(
             sum(v.nbytes for v in r.values()) if isinstance(r, dict) else r.nbytes
             for r in result.values())
-        assert nbytes < 128 + 56 + 72 + 1800 * 6 + 464 + 144
+        assert nbytes < 128 + 56 + 72 + 1800 * 6 + 584 + 144
 
 
 def test_evaluator_with_data_samples():

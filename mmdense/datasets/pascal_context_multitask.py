@@ -44,7 +44,10 @@ class PascalContextMultiTaskDataset(BaseMultiTaskDataset):
       shipped with mmdense; the official code derives it from ``db_info/nyu_classes.json`` and
       ``db_info/context_classes.json``);
     * ``edge``: where the 3x3 Laplacian of ``LabelMap`` is non-zero, thinned to one pixel
-      (uint8 {0, 1}).
+      (uint8 {0, 1}), the training target of the official loader. With ``test_mode=True``
+      (validation and test) it is instead SEISM's ground truth
+      ``bwmorph(seg2bmap(LabelMap), 'thin', Inf)``, which the published odsF scores against
+      (see :func:`~mmdense.datasets.label_formats.decode_pascal_boundary_seism`).
 
     The official DeMT training pipeline, in mmdense transforms::
 
@@ -126,5 +129,6 @@ class PascalContextMultiTaskDataset(BaseMultiTaskDataset):
         if task == 'normals':
             return dict(type='pascal_normals', valid_classes=self.normals_valid_classes)
         if task == 'edge':
-            return dict(type='pascal_boundary')
+            # Train on the official loader's target; evaluate against SEISM's ground truth.
+            return dict(type='pascal_boundary_seism' if self.test_mode else 'pascal_boundary')
         raise ValueError(f'{type(self).__name__}: no decoder for task {task!r}')

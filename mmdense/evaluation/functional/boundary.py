@@ -2,27 +2,88 @@
 
 The official DeMT / ATRC / MTI-Net protocol saves ``uint8(255 * prob)`` PNGs and runs SEISM
 (MATLAB) on them. Per image and per threshold ``t`` in ``0.01, ..., 0.99`` SEISM binarises the map
-with ``png / 255 >= t``, thins it (``bwmorph(.., 'thin', inf)``) and matches it to the ground-truth
-boundaries with ``correspondPixels`` under a tolerance of ``max_dist`` times the image diagonal
-(0.0075 for PASCAL-Context, 0.011 for NYUD-v2). Predictions are not non-maximum suppressed.
+with ``png / 255 >= t``, thins it with ``bwmorph(.., 'thin', Inf)`` and matches it to the
+ground-truth boundaries with ``correspondPixels`` under a tolerance of ``max_dist`` times the image
+diagonal (0.0075 for PASCAL-Context, 0.011 for NYUD-v2). Predictions are not non-maximum
+suppressed.
 
-Here the same steps run with pyEdgeEval's Cython port of ``correspondPixels`` and its
-``bwmorph``-equivalent thinning, so only four counts per threshold and image have to be kept:
-matched ground-truth pixels ``cntR``, ground-truth pixels ``sumR``, matched predicted pixels
-``cntP`` and predicted pixels ``sumP``. The aggregation follows SEISM's ``gather_measure``,
-``general_ods``, ``general_ois`` and ``general_ap``.
+Here the same steps run with pyEdgeEval's Cython port of ``correspondPixels`` and
+:func:`bwmorph_thin`, so only four counts per threshold and image have to be kept: matched
+ground-truth pixels ``cntR``, ground-truth pixels ``sumR``, matched predicted pixels ``cntP`` and
+predicted pixels ``sumP``. The aggregation follows SEISM's ``gather_measure``, ``general_ods``,
+``general_ois`` and ``general_ap``.
 
-Two properties inherited from the original matching code: ``correspondPixels`` wires every pixel
-to 6 random outlier nodes from a clock-seeded generator, so a count can differ by a pixel or two
+SEISM's ground truth is a segmentation: ``edgesEvalImg`` scores against
+``bwmorph(seg2bmap(G), 'thin', Inf)`` (jponttuset/seism ``src/piotr_edges/edgesEvalImg.m``), which
+:func:`seism_boundary_gt` reproduces for label maps such as PASCAL-Context's ``LabelMap``. The
+ground-truth map given to :func:`boundary_match_counts` is used as is.
+
+A property inherited from the original matching code: ``correspondPixels`` wires every pixel to
+6 random outlier nodes from a clock-seeded generator, so a count can differ by a pixel or two
 between runs (as with MATLAB; negligible on full-size maps, and absent when both maps have at
-most 6 boundary pixels); and the ground-truth map is used as given (SEISM derives PASCAL's from
-the segmentation with ``seg2bmap``), so it should hold 1-pixel-wide boundaries.
+most 6 boundary pixels).
 """
 from collections.abc import Sequence
 
 import numpy as np
 
 COUNT_FIELDS = ('cntR', 'sumR', 'cntP', 'sumP')
+
+
+def bwmorph_thin(binary: np.ndarray) -> np.ndarray:
+    """MATLAB's ``bwmorph(binary, 'thin', Inf)``.
+
+    Both MATLAB and ``skimage.morphology.thin`` apply the two sub-iterations of Guo and Hall's
+    parallel thinning (the same look-up tables) and repeat whole passes until a pass deletes
+    nothing. pyEdgeEval's ``binary_thin`` instead stops at the first sub-iteration that deletes
+    nothing, so shapes that only the second sub-iteration thins (an L-shaped corner, some 2x2
+    blocks on curves) stay thicker there.
+
+    Args:
+        binary: ``(H, W)`` map, non-zero = foreground.
+
+    Returns:
+        ``(H, W)`` bool map.
+    """
+    from skimage.morphology import thin
+
+    return thin(np.asarray(binary) != 0)
+
+
+def seg2bmap(labels: np.ndarray) -> np.ndarray:
+    """Boundary map of a segmentation, as ``seg2bmap`` of the BSDS / SEISM / DAVIS code.
+
+    A pixel is a boundary pixel where its label differs from that of its right, bottom or
+    bottom-right neighbour (the boundary sits half a pixel towards the origin). In the last row
+    only the right neighbour counts, in the last column only the bottom one, and the
+    bottom-right corner pixel is never a boundary. The map has the resolution of ``labels``.
+
+    Args:
+        labels: ``(H, W)`` label map.
+
+    Returns:
+        ``(H, W)`` bool map.
+    """
+    seg = np.asarray(labels)
+    if seg.ndim != 2:
+        raise ValueError(f'seg2bmap expects a 2-D label map, got shape {seg.shape}')
+    bmap = np.zeros(seg.shape, dtype=bool)
+    bmap[:, :-1] |= seg[:, :-1] != seg[:, 1:]
+    bmap[:-1, :] |= seg[:-1, :] != seg[1:, :]
+    bmap[:-1, :-1] |= seg[:-1, :-1] != seg[1:, 1:]
+    return bmap
+
+
+def seism_boundary_gt(labels: np.ndarray) -> np.ndarray:
+    """SEISM's boundary ground truth of a segmentation: ``bwmorph(seg2bmap(labels), 'thin', Inf)``.
+
+    Args:
+        labels: ``(H, W)`` label map (e.g. PASCAL-Context's ``LabelMap``).
+
+    Returns:
+        ``(H, W)`` uint8 map of {0, 1}.
+    """
+    return bwmorph_thin(seg2bmap(labels)).astype(np.uint8)
 
 
 def boundary_thresholds(thresholds: int | Sequence[float] = 99) -> np.ndarray:
@@ -65,16 +126,19 @@ def boundary_match_counts(prob: np.ndarray,
         quantize: round the probability down to 1/255 steps as the official 8-bit PNGs do.
 
     Returns:
-        ``(K, 4)`` int32 array of ``cntR, sumR, cntP, sumP`` per threshold.
+        ``(K, 4)`` int32 array of ``cntR, sumR, cntP, sumP`` per threshold; all -1 when the
+        prediction holds NaN (a NaN would otherwise count as background at every threshold),
+        which :func:`boundary_metrics` turns into NaN scores.
     """
     from pyEdgeEval._lib import correspond_pixels
-    from pyEdgeEval.preprocess import binary_thin
 
     prob = np.asarray(prob, dtype=np.float32)
     gt = np.asarray(gt) != 0
     if prob.shape != gt.shape or prob.ndim != 2:
         raise ValueError(f'boundary prediction {prob.shape} and ground truth {gt.shape} must be '
                          'two 2-D maps of the same size')
+    if np.isnan(prob).any():
+        return np.full((len(thresholds), 4), -1, dtype=np.int32)
     if nms:
         from pyEdgeEval.preprocess import fast_nms
         prob = fast_nms(img=prob.astype(np.float32), r=1, s=5, m=1.01, half_prec=False)
@@ -92,7 +156,7 @@ def boundary_match_counts(prob: np.ndarray,
         if previous is not None and np.array_equal(binary, previous[0]):
             counts[k] = previous[1]
             continue
-        pred = binary_thin(binary) if thinning else binary
+        pred = bwmorph_thin(binary) if thinning else binary
         sum_p = int(pred.sum())
         if sum_p == 0 or sum_r == 0:
             # Nothing to match: no correspondence can exist.
@@ -136,11 +200,14 @@ def boundary_metrics(counts: np.ndarray) -> dict[str, float]:
     Returns:
         dict with ``odsF`` (best F over thresholds of the counts pooled over images), ``oisF``
         (counts pooled at each image's best threshold) and ``AP`` (SEISM's interpolated area
-        under the pooled precision-recall curve, recall grid 0:0.01:1).
+        under the pooled precision-recall curve, recall grid 0:0.01:1). All NaN when an image
+        had a NaN prediction (negative counts).
     """
     counts = np.asarray(counts, dtype=np.int64)
     if counts.ndim != 3 or counts.shape[-1] != 4:
         raise ValueError(f'boundary counts must have shape (N, K, 4), got {counts.shape}')
+    if (counts < 0).any():
+        return dict(odsF=float('nan'), oisF=float('nan'), AP=float('nan'))
 
     # ODS: pool over images for every threshold.
     pooled = counts.sum(axis=0)

@@ -3,8 +3,11 @@
 Every error is pooled over all valid pixels of the evaluated set, not averaged per image: the
 official DeMT ``RMSE`` metric accumulates the squared error and the pixel count over batches and
 takes one square root at the end, and MTI-Net's ``DepthMeter`` does the same for log-RMSE. A pixel
-is valid where the ground truth is positive (0 marks missing depth).
+is valid where the ground truth is positive (0 marks missing depth). A NaN prediction on a valid
+pixel makes every metric NaN (the ``delta`` counts would otherwise score it as a miss).
 """
+import math
+
 import numpy as np
 import torch
 
@@ -53,10 +56,10 @@ def depth_metrics(sums: np.ndarray) -> dict[str, float]:
 
     Returns:
         ``rmse``, ``abs_rel`` and ``log_rmse`` (natural log), and ``delta1``..``delta3`` in
-        percent. NaN when no pixel was valid.
+        percent. NaN when no pixel was valid or a prediction was NaN.
     """
     count, sq_err, abs_rel, sq_log_err, *deltas = (float(v) for v in sums)
-    if count == 0:
+    if count == 0 or math.isnan(sq_err):
         nan = float('nan')
         return dict(rmse=nan, abs_rel=nan, log_rmse=nan, delta1=nan, delta2=nan, delta3=nan)
     out = dict(

@@ -17,7 +17,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     # normals ('rmse' as for depth)
     'mean': False, 'median': False, '11.25': True, '22.5': True, '30': True,
     # sal ('mIoU' as above)
-    'maxF': True,
+    'maxF': True, 'maxmIoU': True,
     # edge
     'odsF': True, 'oisF': True, 'AP': True,
 }

@@ -11,6 +11,10 @@ its errors (bins of ``bin_width`` degrees); the median is read from the merged h
 interpolating linearly inside the bin that holds it. With the default 0.1 degree bins it is
 within 0.1 degree of the exact median (closer in practice, a bin holding many pixels); the mean,
 RMSE and threshold percentages are exact.
+
+A NaN angle (a NaN in the prediction, or in the ground truth of a labelled pixel) makes every
+statistic NaN, as it does for the mean: it is kept out of the histogram, where it would
+otherwise land in an arbitrary bin and leave the median finite.
 """
 import math
 
@@ -64,7 +68,10 @@ def normals_error_stats(pred: torch.Tensor, gt: torch.Tensor,
         errors.sum(), (errors**2).sum(), *below
     ])
     num_bins = math.ceil(180 / bin_width)
-    bins = (errors / bin_width).floor().long().clamp_(0, num_bins - 1)
+    # NaN angles already make the error sum NaN, which normals_metrics propagates; casting
+    # them to a bin index is undefined.
+    finite = errors[~torch.isnan(errors)]
+    bins = (finite / bin_width).floor().long().clamp_(0, num_bins - 1)
     hist = torch.bincount(bins, minlength=num_bins)
     nonzero = hist.nonzero().squeeze(1)
     bin_dtype = np.uint16 if num_bins <= 2**16 else np.int32
@@ -87,11 +94,12 @@ def normals_metrics(sums: np.ndarray, hist_bins: np.ndarray, hist_counts: np.nda
 
     Returns:
         ``mean``, ``median`` and ``rmse`` in degrees and ``11.25``, ``22.5``, ``30``: the
-        percentage of pixels with an error below each threshold. NaN without valid pixels.
+        percentage of pixels with an error below each threshold. NaN without valid pixels, and
+        all NaN when an angle was NaN (its error sum is NaN).
     """
     count, total, total_sq, *below = (float(v) for v in sums)
     keys = [f'{t:g}' for t in NORMALS_THRESHOLDS]
-    if count == 0:
+    if count == 0 or math.isnan(total):
         return {k: float('nan') for k in ['mean', 'median', 'rmse', *keys]}
     out = dict(
         mean=total / count,

@@ -14,6 +14,7 @@ from mmdense.registry import METRICS
 from mmdense.structures.multitask_data_sample import TASK_SPECS
 
 from ..functional import (
+    SAL_IOU_THRESHOLDS,
     boundary_match_counts,
     boundary_metrics,
     boundary_thresholds,
@@ -43,7 +44,7 @@ _FAMILY_METRICS = {
     'segmentation': ('mIoU', 'mAcc', 'aAcc'),
     'depth': ('rmse', 'abs_rel', 'log_rmse', 'delta1', 'delta2', 'delta3'),
     'normals': ('mean', 'median', 'rmse', '11.25', '22.5', '30'),
-    'saliency': ('maxF', 'mIoU'),
+    'saliency': ('maxF', 'maxmIoU', 'mIoU'),
     'boundary': ('odsF', 'oisF', 'AP'),
 }
 
@@ -66,10 +67,17 @@ class MultiTaskMetric(BaseMetric):
       pooled over all pixels of the set (the official RMSE is not a mean of per-image RMSEs).
     - ``normals``: ``mean``, ``median``, ``rmse`` angular error in degrees and ``11.25``,
       ``22.5``, ``30``: % of pixels below that many degrees; pixels with zero gt are ignored.
-    - ``sal``: ``maxF`` (beta^2 = 0.3, thresholds 0.05..0.95, counts pooled over the set) and
-      ``mIoU`` (per-image foreground IoU at ``prob > 0.5``, averaged).
+    - ``sal``: ``maxF`` (DeMT / ATRC: beta^2 = 0.3, thresholds 0.05..0.95, counts pooled over
+      the set), ``maxmIoU`` (ASTMT / MTI-Net's saliency "mIoU": per-image foreground IoU of the
+      8-bit map at 15 thresholds 0.2..0.9, averaged over images, best threshold) and ``mIoU``
+      (the same mean at ``prob > sal_iou_threshold`` only; not a published number). See
+      :mod:`mmdense.evaluation.functional.saliency`.
     - ``edge``: ``odsF``, ``oisF``, ``AP`` with the BSDS/SEISM matching (see
-      :mod:`mmdense.evaluation.functional.boundary`).
+      :mod:`mmdense.evaluation.functional.boundary`) against ``gt_edge`` as given; for
+      PASCAL-Context the dataset gives SEISM's ``bwmorph(seg2bmap(LabelMap), 'thin', Inf)`` in
+      test mode.
+    - A NaN prediction on a labelled pixel makes the metrics of its task NaN (depth, normals,
+      saliency, edge) instead of being scored as a miss or as background.
     - ``multitask/delta_m`` when ``single_task_baselines`` is given.
 
     Keys are ``'<task>/<metric>'``, e.g. ``'semseg/mIoU'``, ``'edge/odsF'``.
@@ -85,6 +93,8 @@ class MultiTaskMetric(BaseMetric):
         sal_threshold_step: step of the maxF thresholds ``step, 2 step, ... < 1``.
         sal_beta_squared: beta^2 of the saliency F-measure.
         sal_iou_threshold: probability above which a pixel is salient for ``sal/mIoU``.
+        sal_iou_thresholds: thresholds of ``sal/maxmIoU`` (default: ASTMT / MTI-Net's
+            ``numpy.linspace(0.2, 0.9, 15)``).
         edge_max_dist: boundary matching tolerance as a fraction of the image diagonal
             (0.0075 for PASCAL-Context, 0.011 for NYUD-v2).
         edge_thresholds: number of evenly spaced thresholds (99: 0.01..0.99) or the list of
@@ -114,6 +124,7 @@ class MultiTaskMetric(BaseMetric):
                  sal_threshold_step: float = 0.05,
                  sal_beta_squared: float = 0.3,
                  sal_iou_threshold: float = 0.5,
+                 sal_iou_thresholds: Sequence[float] = SAL_IOU_THRESHOLDS,
                  edge_max_dist: float = 0.0075,
                  edge_thresholds: int | Sequence[float] = 99,
                  edge_thinning: bool = True,
@@ -158,6 +169,9 @@ class MultiTaskMetric(BaseMetric):
         self.sal_thresholds = saliency_thresholds(sal_threshold_step)
         self.sal_beta_squared = sal_beta_squared
         self.sal_iou_threshold = sal_iou_threshold
+        self.sal_iou_thresholds = tuple(float(t) for t in sal_iou_thresholds)
+        if not self.sal_iou_thresholds:
+            raise ValueError('MultiTaskMetric: sal_iou_thresholds is empty')
         self.edge_max_dist = edge_max_dist
         self.edge_thresholds = boundary_thresholds(edge_thresholds)
         self.edge_thinning = edge_thinning
@@ -214,9 +228,14 @@ class MultiTaskMetric(BaseMetric):
         gt = gt.to(pred.device)
 
         if family == 'segmentation':
+            num_classes = self._num_classes(task)
+            if pred.is_floating_point() and torch.isnan(
+                    pred[:, gt[0] != self.ignore_index]).any():
+                # argmax would silently pick the NaN channel.
+                return np.full((4, num_classes), np.nan)
             if pred.shape[0] > 1:  # scores instead of labels
                 pred = pred.argmax(dim=0, keepdim=True)
-            return segmentation_areas(pred[0], gt[0], self._num_classes(task), self.ignore_index)
+            return segmentation_areas(pred[0], gt[0], num_classes, self.ignore_index)
         if pred.shape[0] != channels:
             raise ValueError(f'MultiTaskMetric: pred_{task} must have {channels} channel(s) '
                              f'({TASK_SPECS[task].pred}), got shape {tuple(pred.shape)}')
@@ -226,7 +245,7 @@ class MultiTaskMetric(BaseMetric):
             return normals_error_stats(pred, gt, self.normals_median_bin)
         if family == 'saliency':
             return saliency_counts(pred[0], gt[0], self.sal_thresholds, self.sal_iou_threshold,
-                                   self.ignore_index)
+                                   self.ignore_index, self.sal_iou_thresholds)
         return self._boundary_counts(pred[0], gt[0])
 
     def _boundary_counts(self, prob: torch.Tensor, gt: torch.Tensor) -> np.ndarray:
@@ -298,7 +317,8 @@ class MultiTaskMetric(BaseMetric):
             elif family == 'saliency':
                 out = saliency_metrics(
                     np.sum([r['counts'] for r in items], axis=0),
-                    np.array([r['iou'] for r in items]), self.sal_beta_squared)
+                    np.array([r['iou'] for r in items]), self.sal_beta_squared,
+                    np.stack([r['ious'] for r in items]))
             else:
                 out = boundary_metrics(np.stack(items))
             metrics.update({f'{task}/{name}': value for name, value in out.items()})
