@@ -182,8 +182,9 @@ def test_pose_recipe(name):
     # train_pipeline: flip 0.5, half body (8 joints, 0.3), scale 0.5 / rotation 40, no shift
     pipe = cfg.train_dataloader.dataset.pipeline
     assert types(pipe) == ['LoadImage', 'GetBBoxCenterScale', 'RandomFlip', 'RandomHalfBody',
-                           'mmdense.RandomBBoxScaleRotation', 'TopdownAffine', 'GenerateTarget',
+                           'RandomBBoxScaleRotation', 'TopdownAffine', 'GenerateTarget',
                            'PackPoseInputs']
+    assert pipe[4]._scope_ == 'mmdense'
     half = pipe[3]
     assert (half.min_total_keypoints, half.min_upper_keypoints, half.min_lower_keypoints,
             half.padding, half.prob) == (9, 3, 3, 1.5, 0.3)
@@ -368,3 +369,44 @@ def test_seg_weight_decay_only_on_conv_and_linear_weights():
     assert {k: v for k, v in decay.items() if k in trainable} == {
         k: v for k, v in expected.items() if k in trainable}
     assert sum(v == 0.01 for v in expected.values()) > 20
+
+
+@pytest.mark.parametrize('name', ['ocrnet_hrformer-s_4xb2-80k_cityscapes-512x1024.py',
+                                  'td-hm_hrformer-small_8xb32-210e_coco-256x192.py'])
+def test_config_amp_runs_as_bf16_autocast_without_cuda(name, monkeypatch):
+    """What tools/train.py does with the configs' AmpOptimWrapper on a machine without CUDA."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    import mmdense.engine  # noqa: F401
+    from mmdense.utils import adapt_cfg_amp_for_cpu
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    cfg = load(name)
+    assert adapt_cfg_amp_for_cpu(cfg)
+    assert cfg.optim_wrapper.type == 'CPUAmpOptimWrapper'
+    model = torch.nn.Linear(4, 2)
+    # built under the config's own default scope, as the runner does (mmpose for the pose ones)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert type(wrapper).__name__ == 'CPUAmpOptimWrapper'
+    with wrapper.optim_context(model):
+        assert model(torch.randn(3, 4)).dtype == torch.bfloat16
+    assert isinstance(wrapper.optimizer, torch.optim.AdamW)
+
+
+def test_pose_scale_rotation_builds_from_the_mmpose_scope():
+    from mmengine.registry import DefaultScope
+    from mmpose.registry import TRANSFORMS
+
+    cfg = load('td-hm_hrformer-small_8xb32-210e_coco-256x192.py')
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        t = TRANSFORMS.build(cfg.train_dataloader.dataset.pipeline[4])
+    assert type(t).__name__ == 'RandomBBoxScaleRotation'
+    np.random.seed(3)
+    results = dict(bbox_center=np.array([[50., 60.]], np.float32),
+                   bbox_scale=np.array([[40., 80.]], np.float32))
+    out = t(results)
+    np.testing.assert_array_equal(out['bbox_center'], [[50., 60.]])  # never shifted
+    ratio = out['bbox_scale'] / np.array([[40., 80.]])
+    assert ratio[0, 0] == pytest.approx(ratio[0, 1]) and 0.5 <= ratio[0, 0] <= 1.5
+    assert out['bbox_rotation'].shape == (1, )

@@ -106,8 +106,13 @@ half_body = dict(
     padding=1.5,
     prob=0.3,
     upper_prioritized_prob=0.6914624612740131)
+# mmdense's transform, built in the mmdense scope
 scale_rotation = dict(
-    type='mmdense.RandomBBoxScaleRotation', scale_factor=0.5, rotate_factor=40, rotate_prob=0.6)
+    type='RandomBBoxScaleRotation',
+    _scope_='mmdense',
+    scale_factor=0.5,
+    rotate_factor=40,
+    rotate_prob=0.6)
 train_pipeline = [
     dict(type='LoadImage'),
     dict(type='GetBBoxCenterScale'),

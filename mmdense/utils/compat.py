@@ -107,7 +107,7 @@ def adapt_cfg_amp_for_cpu(cfg, logger=None) -> bool:
     Why: mmengine 0.10.7's ``AmpOptimWrapper`` asserts that a GPU/NPU/MLU is present, so configs
     with mixed precision (kMaX-DeepLab's, or ``--amp``) cannot even start on CPU.
 
-    What: the wrapper type becomes ``mmdense.CPUAmpOptimWrapper`` (``torch.autocast('cpu',
+    What: the wrapper becomes mmdense's ``CPUAmpOptimWrapper`` (``torch.autocast('cpu',
     bfloat16)``, no loss scaling); with CUDA nothing changes.
 
     Remove when: mmengine's AmpOptimWrapper supports CPU autocast.
@@ -120,7 +120,10 @@ def adapt_cfg_amp_for_cpu(cfg, logger=None) -> bool:
         return False
     if optim_wrapper.get('type') not in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'):
         return False
-    optim_wrapper['type'] = 'mmdense.CPUAmpOptimWrapper'
+    # built in the mmdense scope: a `mmdense.` type prefix is not found from the mmpose scope of
+    # the pose configs (mmdense's registries are not children of mmengine's root)
+    optim_wrapper['type'] = 'CPUAmpOptimWrapper'
+    optim_wrapper['_scope_'] = 'mmdense'
     optim_wrapper.pop('loss_scale', None)
     if logger is not None:
         logger.info('No CUDA device: mixed precision uses bf16 autocast on CPU.')
