@@ -139,6 +139,13 @@ def test_seg_recipe(name):
             assert (r.scale, r.keep_ratio, r.interpolation) == ((4096, 520), True, 'bicubic')
         # --test_interval 10000
         assert cfg.train_cfg.val_interval == 10000
+    # H_48_D_4_TEST_MS3x.json "scale_search": [0.75, 1, 1.25] with flips
+    scales, flips = cfg.tta_pipeline[1].transforms[:2]
+    assert [f.prob for f in flips] == [0.0, 1.0]
+    if dataset == 'cityscapes':
+        assert [r.scale_factor for r in scales] == [0.75, 1.0, 1.25]
+    else:
+        assert [r.scale for r in scales] == [(4096, 390), (4096, 520), (4096, 650)]
     # ADE20K val collate "fit_stride": 8 pads to a multiple of 8
     assert (pre.get('test_cfg') or {}).get('size_divisor') == (8 if dataset == 'ade20k'
                                                                else None)

@@ -46,3 +46,16 @@ train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
 train_cfg = dict(val_interval=1000)
 default_hooks = dict(
     checkpoint=dict(interval=8000, save_best='mIoU', rule='greater'))
+# multi-scale + flip test of H_48_D_4_TEST_MS3x.json ("scale_search": [0.75, 1.0, 1.25]); used
+# with tools/test.py --tta
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='TestTimeAug',
+         transforms=[
+             [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
+             [dict(type='RandomFlip', prob=0., direction='horizontal'),
+              dict(type='RandomFlip', prob=1., direction='horizontal')],
+             [dict(type='LoadAnnotations')],
+             [dict(type='PackSegInputs')],
+         ]),
+]

@@ -46,3 +46,17 @@ param_scheduler = [
 # --test_interval 10000 of the official script; its val branch evaluates the last checkpoint
 train_cfg = dict(max_iters=60000, val_interval=10000)
 default_hooks = dict(checkpoint=dict(interval=10000))
+# multi-scale + flip test of H_48_D_4_TEST_MS3x.json ("scale_search": [0.75, 1, 1.25] of the
+# image at short side 520); used with tools/test.py --tta
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='TestTimeAug',
+         transforms=[
+             [dict(type='Resize', scale=(4096, round(520 * r)), keep_ratio=True,
+                   interpolation='bicubic') for r in (0.75, 1.0, 1.25)],
+             [dict(type='RandomFlip', prob=0., direction='horizontal'),
+              dict(type='RandomFlip', prob=1., direction='horizontal')],
+             [dict(type='LoadAnnotations', reduce_zero_label=True)],
+             [dict(type='PackSegInputs')],
+         ]),
+]
