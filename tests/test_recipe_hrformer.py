@@ -172,6 +172,7 @@ def test_pose_recipe(name):
     assert cfg.train_dataloader.batch_size == 32 and cfg.auto_scale_lr.base_batch_size == 256
     # evaluation key_indicator='AP'
     assert cfg.default_hooks.checkpoint.save_best == 'coco/AP'
+    assert cfg.default_hooks.checkpoint.interval == 5  # checkpoint_config interval=5
     # model: SyncBN, drop path, pretrained, 1x1 head with JointsMSELoss(use_target_weight)
     assert cfg.model.backbone.norm_cfg.type == 'SyncBN'
     assert cfg.model.backbone.extra.drop_path_rate == dpr

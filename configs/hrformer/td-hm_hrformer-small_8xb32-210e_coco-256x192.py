@@ -21,7 +21,8 @@ param_scheduler = [
 # the learning rate above is for 8 x 32 images; `--auto-scale-lr` rescales it
 auto_scale_lr = dict(base_batch_size=256)
 
-default_hooks = dict(checkpoint=dict(save_best='coco/AP', rule='greater'))
+# checkpoint_config interval=5, evaluation interval=10 with key_indicator='AP'
+default_hooks = dict(checkpoint=dict(interval=5, save_best='coco/AP', rule='greater'))
 
 codec = dict(type='MSRAHeatmap', input_size=(192, 256), heatmap_size=(48, 64), sigma=2)
 
