@@ -1,4 +1,5 @@
-# HRFormer-B + OCR on Cityscapes (official run_hrt_base_ocr_v2_ohem.sh exports drop_path_rate=0.4; official 81.4 mIoU single-scale on val with 7x7 windows).
+# HRFormer-B + OCR on Cityscapes (official seg/scripts/cityscapes/hrt/run_hrt_base_ocr_v2_ohem.sh,
+# which exports drop_path_rate=0.4; official 81.4 mIoU single-scale on val with 7x7 windows).
 # The HRFormer-S recipe with the base widths (78/156/312/624 channels, 2/4/8/16 heads; the
 # concatenated branches have 1170 channels) and drop path 0.4.
 _base_ = ['./ocrnet_hrformer-s_4xb2-80k_cityscapes-512x1024.py']

@@ -6,7 +6,11 @@ _base_ = ['../_base_/pose_runtime.py', '../_base_/datasets/coco_keypoints.py']
 
 train_cfg = dict(max_epochs=210, val_interval=10)
 
+# fp16 = dict(loss_scale='dynamic') of the official config: mixed precision with a dynamic loss
+# scale (bf16 autocast when tools/train.py runs without CUDA)
 optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(custom_keys={'relative_position_bias_table': dict(decay_mult=0.)}))
 
@@ -17,7 +21,8 @@ param_scheduler = [
 # the learning rate above is for 8 x 32 images; `--auto-scale-lr` rescales it
 auto_scale_lr = dict(base_batch_size=256)
 
-default_hooks = dict(checkpoint=dict(save_best='coco/AP', rule='greater'))
+# checkpoint_config interval=5, evaluation interval=10 with key_indicator='AP'
+default_hooks = dict(checkpoint=dict(interval=5, save_best='coco/AP', rule='greater'))
 
 codec = dict(type='MSRAHeatmap', input_size=(192, 256), heatmap_size=(48, 64), sigma=2)
 
@@ -88,12 +93,33 @@ model = dict(
         decoder=codec),
     test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))
 
+# The official MMPose 0.x pipeline: TopDownRandomFlip(0.5), TopDownHalfBodyTransform(
+# num_joints_half_body=8, prob_half_body=0.3), TopDownGetRandomScaleRotation(rot_factor=40,
+# scale_factor=0.5), TopDownAffine, TopDownGenerateTarget(sigma=2). MMPose 0.x picks the upper
+# body when randn() < 0.5 (probability 0.6915) and either half only with more than 2 visible
+# keypoints; it draws scale and rotation from *clipped* normals and never shifts the box
+# (MMPose 1.x's RandomBBoxTransform shifts with probability 0.3 and truncates).
+half_body = dict(
+    type='RandomHalfBody',
+    min_total_keypoints=9,
+    min_upper_keypoints=3,
+    min_lower_keypoints=3,
+    padding=1.5,
+    prob=0.3,
+    upper_prioritized_prob=0.6914624612740131)
+# mmdense's transform, built in the mmdense scope
+scale_rotation = dict(
+    type='RandomBBoxScaleRotation',
+    _scope_='mmdense',
+    scale_factor=0.5,
+    rotate_factor=40,
+    rotate_prob=0.6)
 train_pipeline = [
     dict(type='LoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal'),
-    dict(type='RandomHalfBody'),
-    dict(type='RandomBBoxTransform'),
+    half_body,
+    scale_rotation,
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='GenerateTarget', encoder=codec),
     dict(type='PackPoseInputs')

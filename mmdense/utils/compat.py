@@ -101,13 +101,48 @@ def adapt_cfg_for_cpu_distributed(cfg, logger=None) -> bool:
     return True
 
 
+def _mmpose_bfloat16_to_numpy() -> None:
+    """Let MMPose heads log their accuracy under bf16 autocast.
+
+    Why: mmpose 1.3.2's ``to_numpy`` calls ``Tensor.numpy()``, which has no bfloat16; heatmap
+    heads convert their predictions to compute the accuracy they log, so a pose config trained
+    with :class:`CPUAmpOptimWrapper` (bf16) fails in its first step. fp16 (CUDA AMP) is fine.
+
+    What: bfloat16 tensors (alone or in a list/tuple) become float32 before the conversion; the
+    mmpose modules already imported that bound the function by name get the wrapped one. Called
+    by :func:`adapt_cfg_amp_for_cpu` for mmpose-scope configs only.
+
+    Remove when: mmpose converts bfloat16 itself.
+    """
+    import sys
+
+    import mmpose.models  # noqa: F401  (binds `to_numpy` in the heads)
+    from mmpose.utils import tensor_utils
+
+    original = tensor_utils.to_numpy
+    if getattr(original, 'mmdense_bfloat16', False):
+        return
+
+    def upcast(x):
+        return x.float() if isinstance(x, torch.Tensor) and x.dtype == torch.bfloat16 else x
+
+    def to_numpy(x, *args, **kwargs):
+        x = type(x)(upcast(t) for t in x) if isinstance(x, (list, tuple)) else upcast(x)
+        return original(x, *args, **kwargs)
+
+    to_numpy.mmdense_bfloat16 = True
+    for name, module in list(sys.modules.items()):
+        if name.startswith('mmpose') and getattr(module, 'to_numpy', None) is original:
+            module.to_numpy = to_numpy
+
+
 def adapt_cfg_amp_for_cpu(cfg, logger=None) -> bool:
     """Run an ``AmpOptimWrapper`` config on a machine without CUDA with bf16 autocast.
 
     Why: mmengine 0.10.7's ``AmpOptimWrapper`` asserts that a GPU/NPU/MLU is present, so configs
     with mixed precision (kMaX-DeepLab's, or ``--amp``) cannot even start on CPU.
 
-    What: the wrapper type becomes ``mmdense.CPUAmpOptimWrapper`` (``torch.autocast('cpu',
+    What: the wrapper becomes mmdense's ``CPUAmpOptimWrapper`` (``torch.autocast('cpu',
     bfloat16)``, no loss scaling); with CUDA nothing changes.
 
     Remove when: mmengine's AmpOptimWrapper supports CPU autocast.
@@ -120,8 +155,13 @@ def adapt_cfg_amp_for_cpu(cfg, logger=None) -> bool:
         return False
     if optim_wrapper.get('type') not in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'):
         return False
-    optim_wrapper['type'] = 'mmdense.CPUAmpOptimWrapper'
+    # built in the mmdense scope: a `mmdense.` type prefix is not found from the mmpose scope of
+    # the pose configs (mmdense's registries are not children of mmengine's root)
+    optim_wrapper['type'] = 'CPUAmpOptimWrapper'
+    optim_wrapper['_scope_'] = 'mmdense'
     optim_wrapper.pop('loss_scale', None)
+    if cfg.get('default_scope') == 'mmpose':
+        _mmpose_bfloat16_to_numpy()
     if logger is not None:
         logger.info('No CUDA device: mixed precision uses bf16 autocast on CPU.')
     return True

@@ -11,11 +11,16 @@
 _base_ = ['../../_base_/default_runtime.py', '../../_base_/schedules/schedule_80k.py']
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
+# The official code reads images with cv2 and keeps them BGR ("input_mode": "BGR") but normalises
+# them with the RGB ImageNet mean/std in that order ("normalize" of configs/*/H_48_D_4.json): the
+# blue channel gets the red mean. mmcv loads BGR too, so no channel swap here.
+mean = [123.675, 116.28, 103.53]
+std = [58.395, 57.12, 57.375]
 data_preprocessor = dict(
     type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
+    mean=mean,
+    std=std,
+    bgr_to_rgb=False,
     pad_val=0,
     seg_pad_val=255)
 in_channels = [32, 64, 128, 256]
@@ -86,7 +91,8 @@ model = dict(
             num_classes=19,
             norm_cfg=norm_cfg,
             align_corners=True,
-            loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
+            # openseg FSCELoss: PyTorch mean over the labelled pixels, per image
+            loss_decode=dict(type='WeightedMeanCrossEntropyLoss', loss_weight=0.4)),
         dict(
             type='OCRHead',
             in_channels=in_channels,
@@ -98,7 +104,7 @@ model = dict(
             num_classes=19,
             norm_cfg=norm_cfg,
             align_corners=True,
-            loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+            loss_decode=dict(type='WeightedMeanCrossEntropyLoss', loss_weight=1.0)),
     ],
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
@@ -106,9 +112,12 @@ model = dict(
 # AdamW 1e-4, weight decay 0.01 on conv and linear weights only (the official
 # group_method='decay': no decay on biases, norms and relative position tables),
 # 1500-iteration linear warm-up from 1e-6, then poly decay (power 0.9) to 0.
+# Mixed precision as the official trainer (torch.cuda.amp autocast + GradScaler); on a machine
+# without CUDA tools/train.py turns this into bf16 autocast.
 optim_wrapper = dict(
     _delete_=True,
-    type='OptimWrapper',
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01),
     paramwise_cfg=dict(
         norm_decay_mult=0.,

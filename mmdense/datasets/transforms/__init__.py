@@ -20,4 +20,6 @@ __all__ = [
     'MultiTaskRandomFlip', 'MultiTaskPad', 'IgnoreEmptyHumanParts', 'PackMultiTaskInputs',
     'resize_multitask'
 ]
+from .openseg_transforms import RandomBrightnessShift, RandomPositionPad, RandomScaleAspectResize  # noqa: F401,E501
 from .panoptic_transforms import *  # noqa: F401,F403
+from .topdown_transforms import RandomBBoxScaleRotation  # noqa: F401
