@@ -99,6 +99,9 @@ def pixel_model(**kwargs):
 
 # -------------------------------------------------------------------------------------- tests
 def test_loss_predict_and_tensor_modes():
+    # Seeded: with 16 channels, some initialisations give all-zero ReLU features, hence zero
+    # normal vectors, at a few pixels (the test then depended on the tests run before it).
+    torch.manual_seed(0)
     tasks = list(NYUD_LOSSES)
     model = demt_model(NYUD_LOSSES)
     data = model.data_preprocessor(make_batch(tasks, [(40, 50), (33, 64)]), True)
