@@ -118,7 +118,7 @@ def test_pretrained_weights_and_backbone(name):
     embed_dims, depths, heads = SWIN_ARCH[arch]
     assert (backbone.embed_dims, tuple(backbone.depths), tuple(backbone.num_heads)) == (
         embed_dims, depths, heads)
-    # src/model/backbones/swin.py:770-786 (SwinTransformer defaults the factories keep):
+    # src/model/backbones/swin.py:765-784 (SwinTransformer defaults the factories keep):
     # window 7, mlp ratio 4, qkv bias, patch norm, drop path 0.1, every stage an output
     assert (backbone.window_size, backbone.mlp_ratio, backbone.qkv_bias, backbone.patch_norm,
             backbone.drop_path_rate, tuple(backbone.out_indices)) == (
