@@ -1,5 +1,5 @@
 # DeMT's schedule (yangyangxu0/DeMT): SGD momentum 0.9 on every parameter, weight decay 5e-4
-# on all of them, no gradient clipping (src/model/pl_model.py:110-111, 120-128); lr 1e-3 and
+# on all of them, no gradient clipping (src/model/pl_model.py:110-111, 118-128); lr 1e-3 and
 # 40k iterations at a total batch of 8 (config/t-nyud/swin/baselinemt_tiny_demt.yaml:4,11-13,
 # likewise every DeMT yaml); poly decay, power 0.9, to 0, stepped every iteration, no warm-up
 # (pl_model.py:113-114). The official code has no DeMT HRNet-18 yaml; configs/demt/README.md
