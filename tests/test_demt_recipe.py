@@ -80,7 +80,7 @@ def test_optimizer_and_precision(name):
     # config/*/swin/*_demt*.yaml:12-13 (lr 0.001, weight decay 0.0005); HRNet-18 has no
     # official DeMT yaml and keeps 1e-3 (README, "HRNet-18 learning rate")
     assert (optim.lr, optim.weight_decay) == (1e-3, 5e-4)
-    # src/model/pl_model.py:120-128: weight decay on every parameter, head lr multiplier 1.0
+    # src/model/pl_model.py:118-128: weight decay on every parameter, head lr multiplier 1.0
     assert wrapper.get('paramwise_cfg') is None
 
 
