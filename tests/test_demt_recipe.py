@@ -335,3 +335,67 @@ def test_test_step_pads_centred_and_crops_back_as_the_official_evaluation(tmp_pa
             assert torch.equal(got, expected)
         else:
             torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_converted_official_checkpoint_is_evaluated_in_the_official_frame(tmp_path):
+    """An official (Lightning) DeMT checkpoint, converted with demt2mmdense.py and evaluated
+    with tools/test.py and the PASCAL config, predicts exactly what the official evaluation
+    predicts: the model run on the normalised image padded with 0, centred, to 512x512, the
+    prediction cut back out of the centre (src/data/pl_data.py:41-46,
+    src/model/utils_model.py:41-51)."""
+    import pickle
+
+    from tests.helpers.run_tool import run_tool
+    from tests.test_demt_converter import HRNET18S, expected_name, official_backbone_layout
+    from tests.test_demt_head import HRNET18, PASCAL, official_head_layout
+
+    h, w = 300, 400
+    root = write_pascal_fixture(tmp_path / 'PASCALContext', num_train=3, num_val=1,
+                                size=(h, w))
+    cfg = _cfg('pascal_hrnet')
+    cfg.model.backbone.init_cfg = None
+    torch.manual_seed(0)
+    model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
+    ours = model.state_dict()
+    # The official file: every tensor under its official name (the converter's inverse,
+    # written independently in tests/test_demt_converter.py), in a Lightning checkpoint.
+    official = {}
+    for prefix, layout in (('backbone.', official_backbone_layout(HRNET18S)),
+                           ('head.', official_head_layout(HRNET18, *PASCAL))):
+        for key, shape in layout:
+            if key.endswith('.3.fn.0.offset'):  # an unused buffer of the official head
+                official[prefix + key] = torch.zeros(shape)
+            else:
+                official[prefix + key] = ours[expected_name(prefix + key, PASCAL[0])].clone()
+    src, dst = str(tmp_path / 'official.ckpt'), str(tmp_path / 'converted.pth')
+    torch.save(dict(epoch=12, global_step=40000, state_dict=official), src)
+    run_tool('tools/model_converters/demt2mmdense.py', src, dst)
+    out = str(tmp_path / 'preds.pkl')
+    options = [f'test_dataloader.dataset.data_root={root}', 'test_dataloader.num_workers=0',
+               'test_dataloader.persistent_workers=False', 'model.backbone.init_cfg=None',
+               'test_evaluator.edge_thresholds=3', 'test_evaluator.edge_num_workers=0']
+    run_tool('tools/test.py', osp.join(REPO, 'configs', 'demt', 'pascal_hrnet.py'), dst,
+             '--work-dir', str(tmp_path / 'work'), '--out', out, '--cfg-options', *options)
+    with open(out, 'rb') as f:
+        [result] = pickle.load(f)
+
+    # The official frame, computed here from the image file.
+    img = mmcv.imread(result['img_path'], backend='pillow')[..., ::-1].astype(np.float32)
+    img = (img - np.array([123.675, 116.28, 103.53])) / np.array([58.395, 57.12, 57.375])
+    top, left = (512 - h) // 2, (512 - w) // 2
+    canvas = torch.zeros(1, 3, 512, 512)
+    canvas[0, :, top:top + h, left:left + w] = torch.from_numpy(img).permute(2, 0, 1)
+    with torch.no_grad():
+        logits = model._forward(canvas)
+    for task in PASCAL[0]:
+        full = torch.nn.functional.interpolate(logits[task], size=(512, 512), mode='bilinear',
+                                               align_corners=False)
+        expected = model._to_prediction(task, full[0, :, top:top + h, left:left + w])
+        got = result[f'pred_{task}']
+        got = got['data'] if isinstance(got, dict) else got.data
+        assert got.shape == expected.shape == (expected.shape[0], h, w), task
+        if task in ('semseg', 'human_parts'):
+            assert (got == expected).float().mean() > 0.999, task
+        else:
+            torch.testing.assert_close(got.float(), expected, atol=1e-4, rtol=1e-4)
