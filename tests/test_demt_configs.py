@@ -88,7 +88,11 @@ def test_paper_recipe(name):
     crop = (425, 560) if nyud else (512, 512)
     pipeline = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
     assert tuple(pipeline['MultiTaskRandomCrop'].crop_size) == crop
-    assert tuple(pipeline['MultiTaskPad'].size) == crop
+    # the normalised image is padded (centred, with 0) to the crop by the data preprocessor
+    assert 'MultiTaskPad' not in pipeline
+    preprocessor = cfg.model.data_preprocessor
+    assert tuple(preprocessor.size) == crop and preprocessor.get('size_divisor') is None
+    assert (preprocessor.pad_mode, preprocessor.pad_val) == ('center', 0)
     head = cfg.model.head
     assert head.norm_cfg.type == 'SyncBN'
     # (the PASCAL configs' task_channels also keep the base's unused depth entry)
@@ -149,7 +153,7 @@ def test_new_backbones_load_converted_weights_through_init_cfg(name, tmp_path):
         assert torch.equal(loaded[k], v), k
 
 
-def _cfg_options(data_root, crop, crop_index, pad_index):
+def _cfg_options(data_root, crop, crop_index):
     loaders = [f'{split}_dataloader' for split in ('train', 'val', 'test')]
     options = [f'{loader}.dataset.data_root={data_root}' for loader in loaders]
     options += [f'{loader}.num_workers=0' for loader in loaders]
@@ -157,7 +161,7 @@ def _cfg_options(data_root, crop, crop_index, pad_index):
     options += [
         'model.backbone.init_cfg=None',
         f'train_dataloader.dataset.pipeline.{crop_index}.crop_size={crop}',
-        f'train_dataloader.dataset.pipeline.{pad_index}.size={crop}',
+        f'model.data_preprocessor.size={crop}',
         'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
         'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
         'val_evaluator.edge_thresholds=3', 'val_evaluator.edge_num_workers=0',
@@ -183,8 +187,7 @@ def test_train_pascal_hrnet_end_to_end(tmp_path):
     work = str(tmp_path / 'work')
     cfg = _path('pascal_hrnet')
     pipeline = [t['type'] for t in Config.fromfile(cfg).train_dataloader.dataset.pipeline]
-    options = _cfg_options(data, '(64,64)', pipeline.index('MultiTaskRandomCrop'),
-                           pipeline.index('MultiTaskPad'))
+    options = _cfg_options(data, '(64,64)', pipeline.index('MultiTaskRandomCrop'))
     proc = run_tool('tools/train.py', cfg, '--work-dir', work, '--cfg-options', *options)
     log = proc.stdout + proc.stderr
     metrics = ('semseg/mIoU', 'human_parts/mIoU', 'sal/maxF', 'normals/mean', 'edge/odsF')
@@ -207,8 +210,7 @@ def test_train_nyud_mpvit_end_to_end(tmp_path):
     work = str(tmp_path / 'work')
     cfg = _path('nyud_mpvit-s')
     pipeline = [t['type'] for t in Config.fromfile(cfg).train_dataloader.dataset.pipeline]
-    options = _cfg_options(data, '(64,64)', pipeline.index('MultiTaskRandomCrop'),
-                           pipeline.index('MultiTaskPad'))
+    options = _cfg_options(data, '(64,64)', pipeline.index('MultiTaskRandomCrop'))
     proc = run_tool('tools/train.py', cfg, '--work-dir', work, '--cfg-options', *options)
     log = proc.stdout + proc.stderr
     assert 'MPViT' in log  # the config's backbone, not the HRNet of the base

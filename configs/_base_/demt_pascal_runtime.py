@@ -11,3 +11,5 @@ test_evaluator = dict(
     tasks=['semseg', 'human_parts', 'sal', 'normals', 'edge'],
     num_classes=dict(semseg=21, human_parts=7),
     edge_max_dist=0.0075, edge_thresholds=99, edge_num_workers=4)
+# The official main.py seeds everything with 0 (src/main.py:13, --random_seed default 0).
+randomness = dict(seed=0)

@@ -1,4 +1,9 @@
 # DeMT, Swin-T, PASCAL-Context: the HRNet config with the backbone swapped.
+# Initialised, as the official code, from mmseg's ADE20K UperNet Swin-T checkpoint
+# (ImageNet-1K pretrained; yangyangxu0/DeMT src/model/backbones/swin.py:14): its
+# 'backbone.*' weights, output norms norm0-3 included; mmseg's SwinTransformer strips the prefix
+# and drops the decode/auxiliary heads. Drop path 0.1: the official swin_t() keeps the
+# SwinTransformer default (swin.py:781), as every official Swin size.
 _base_ = './pascal_hrnet.py'
 model = dict(
     backbone=dict(
@@ -15,6 +20,8 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/swin/'
-            'swin_tiny_patch4_window7_224_20220317-1cdeb081.pth')),
+            checkpoint='https://download.openmmlab.com/mmsegmentation/v0.5/swin/'
+            'upernet_swin_tiny_patch4_window7_512x512_160k_ade20k_pretrain_224x224_1K/'
+            'upernet_swin_tiny_patch4_window7_512x512_160k_ade20k_pretrain_224x224_1K_'
+            '20210531_112542-e380ad3e.pth')),
     head=dict(in_channels=[96, 192, 384, 768]))

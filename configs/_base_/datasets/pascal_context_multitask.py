@@ -1,24 +1,31 @@
 # PASCAL-Context multi-task (semseg, human_parts, sal, normals, edge) in the ATRC/DeMT layout;
-# see data/README.md.
+# see data/README.md. The pipeline follows the official DeMT one (yangyangxu0/DeMT
+# src/data/pl_data.py:31-46); the image is padded after normalisation by the model's data
+# preprocessor (see pascal_hrnet.py).
 dataset_type = 'PascalContextMultiTaskDataset'
 data_root = 'data/PASCALContext'
 tasks = ['semseg', 'human_parts', 'sal', 'normals', 'edge']
-crop_size = (512, 512)
+crop_size = (512, 512)  # DeMT's image_dims (src/data/pascal_context.py:57)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # Pillow decodes the JPEGs, as the official PIL loader (src/data/pascal_context.py,
+    # _load_img); OpenCV's decoder can differ by a grey level.
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
     dict(type='LoadMultiTaskAnnotations'),
-    # Each image is scaled by r ~ U(0.5, 2.0) of its own size, as DeMT's RandomScaling.
+    # Each image is scaled by r ~ U(0.5, 2.0) of its own size, as DeMT's RandomScaling
+    # (src/data/transforms.py:52); PASCAL has no depth to rescale.
     dict(type='MultiTaskRandomResize', ratio_range=(0.5, 2.0)),
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    # A crop without any person part carries no human-parts supervision.
+    # A crop without any person part carries no human-parts supervision (the official
+    # AddIgnoreRegions, src/data/transforms.py:284-288, after cropping).
     dict(type='IgnoreEmptyHumanParts'),
     dict(type='MultiTaskRandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='MultiTaskPad', size=crop_size),
+    # No pad here: PadImage comes after Normalize in the official pipeline (pl_data.py:36-37),
+    # so the data preprocessor pads the normalised image with 0, centred, to crop_size.
     dict(type='PackMultiTaskInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='PackMultiTaskInputs'),
 ]

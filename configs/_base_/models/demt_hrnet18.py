@@ -1,12 +1,18 @@
 # DeMT with DeMT's HRNet18-S backbone (hrnetv2_w18_small: channels 18/36/72/144 at strides
 # 4/8/16/32), tasks of NYUD-v2. Dataset configs override the tasks.
+# SyncBN: the official trainer's sync_batchnorm (config yamls, `trainer: sync_batchnorm: True`).
 norm_cfg = dict(type='SyncBN', requires_grad=True)
+# The official ImageNet mean/std on RGB (yangyangxu0/DeMT src/data/pl_data.py:36). The padded
+# pixels are 0 after normalisation (the mean colour) and the padding is centred, as the
+# official PadImage (src/data/transforms.py:109-121), with no rounding to a multiple of 32:
+# each dataset config sets `size` to its crop.
 data_preprocessor = dict(
     type='MultiTaskDataPreProcessor',
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
-    size_divisor=32)
+    pad_val=0,
+    pad_mode='center')
 model = dict(
     type='MultiTaskEncoderDecoder',
     data_preprocessor=data_preprocessor,
@@ -23,6 +29,8 @@ model = dict(
                         num_channels=(18, 36, 72)),
             stage4=dict(num_modules=2, num_branches=4, block='BASIC', num_blocks=(2, 2, 2, 2),
                         num_channels=(18, 36, 72, 144))),
+        # = https://download.openmmlab.com/pretrain/third_party/hrnetv2_w18_small-b5a04e21.pth,
+        # the official model_urls (src/model/backbones/hrnet.py:11).
         init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://msra/hrnetv2_w18_small')),
     head=dict(
         type='DeMTHead',
@@ -33,7 +41,8 @@ model = dict(
         num_heads=4,
         num_mixer_layers=1,
         norm_cfg=norm_cfg),
-    # DeMT's task weights: semseg 1, human parts 2, saliency 5, normals 10, depth 1, edge 50.
+    # DeMT's task weights: semseg 1, human parts 2, saliency 5, normals 10, depth 1, edge 50
+    # (src/model/builder.py:84-130).
     losses=dict(
         semseg=dict(type='DenseCrossEntropyLoss', loss_weight=1.0),
         depth=dict(type='MaskedL1Loss', loss_weight=1.0),

@@ -1,5 +1,9 @@
-# DeMT's schedule: SGD (momentum 0.9, lr 1e-3, weight decay 5e-4), poly 0.9, 40k iterations
-# at a total batch of 8 (8 GPUs x 1 image).
+# DeMT's schedule (yangyangxu0/DeMT): SGD momentum 0.9 on every parameter, weight decay 5e-4
+# on all of them, no gradient clipping (src/model/pl_model.py:110-111, 118-128); lr 1e-3 and
+# 40k iterations at a total batch of 8 (config/t-nyud/swin/baselinemt_tiny_demt.yaml:4,11-13,
+# likewise every DeMT yaml); poly decay, power 0.9, to 0, stepped every iteration, no warm-up
+# (pl_model.py:113-114). The official code has no DeMT HRNet-18 yaml; configs/demt/README.md
+# says why HRNet-18 also uses 1e-3. Full precision (no AMP), as PyTorch-Lightning's default.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=1e-3, momentum=0.9, weight_decay=5e-4),

@@ -384,9 +384,10 @@ class MultiTaskPad(BaseTransform):
     Args:
         size: minimum ``(h, w)`` (note: mmcv's ``Pad`` takes ``(w, h)``) or an int.
         size_divisor: pad each side to a multiple of it (after ``size``).
-        img_pad_val: image pad value, a number or one per channel. The official code pads the
-            *normalised* image with 0, i.e. the mean colour; 0 here pads with black before the
-            data preprocessor normalises.
+        img_pad_val: image pad value, a number or one per channel. This pads the raw image
+            (0 is black); the official DeMT ``PadImage`` pads the *normalised* image with 0, the
+            mean colour: the DeMT configs therefore pad in the data preprocessor
+            (``MultiTaskDataPreProcessor(size=crop, pad_mode='center')``) instead.
         center: split the padding evenly on both sides (the official ``PadImage``); otherwise
             pad only at the bottom and right (mmseg's convention).
     """

@@ -20,8 +20,11 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
     """Normalise, pad and stack images; in training also pad every ``gt_<task>`` map.
 
     Images are converted to float, optionally reordered BGR<->RGB, normalised with ``mean`` and
-    ``std``, then padded at the bottom and right to the largest size in the batch (at least
-    ``size``, rounded up to ``size_divisor``) and stacked. Every sample gets the metainfo
+    ``std``, then padded with ``pad_val`` to the largest size in the batch (at least ``size``,
+    rounded up to ``size_divisor``) and stacked. ``pad_mode='corner'`` pads at the bottom and
+    right (mmseg's convention); ``pad_mode='center'`` splits the padding evenly, the extra pixel
+    of an odd amount going to the bottom/right, as the official DeMT ``PadImage``, which pads
+    the *normalised* image with 0 (the mean colour). Every sample gets the metainfo
     ``batch_input_shape`` ``(H, W)`` and ``padding_size`` ``(left, right, top, bottom)`` (mmseg's
     convention), which the segmentor uses to crop predictions back.
 
@@ -35,6 +38,7 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         size: minimum padded ``(h, w)``.
         size_divisor: pad to a multiple of it.
         pad_val: image padding value (after normalisation; 0 is the mean colour).
+        pad_mode: ``'corner'`` (bottom/right) or ``'center'`` (evenly on both sides).
         gt_pad_vals: per-task label padding values overriding ``TASK_SPECS``.
         bgr_to_rgb: reverse the channel order of 3-channel images.
         rgb_to_bgr: same as ``bgr_to_rgb`` (the conversion is symmetric).
@@ -47,6 +51,7 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
                  size: Sequence[int] | None = None,
                  size_divisor: int | None = None,
                  pad_val: Number = 0,
+                 pad_mode: str = 'corner',
                  gt_pad_vals: dict[str, Number] | None = None,
                  bgr_to_rgb: bool = False,
                  rgb_to_bgr: bool = False,
@@ -61,7 +66,11 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         if size_divisor is not None and size_divisor <= 0:
             raise ValueError(f'MultiTaskDataPreProcessor: size_divisor must be positive, got '
                              f'{size_divisor}.')
+        if pad_mode not in ('corner', 'center'):
+            raise ValueError(f"MultiTaskDataPreProcessor: pad_mode must be 'corner' or "
+                             f"'center', got {pad_mode!r}.")
         self.channel_conversion = bgr_to_rgb or rgb_to_bgr
+        self.pad_mode = pad_mode
         self.size = None if size is None else tuple(int(s) for s in size)
         self.size_divisor = size_divisor
         self.pad_val = pad_val
@@ -92,6 +101,13 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
             d = self.size_divisor
             h, w = math.ceil(h / d) * d, math.ceil(w / d) * d
         return h, w
+
+    def _padding(self, h: int, w: int, target_h: int, target_w: int
+                 ) -> tuple[int, int, int, int]:
+        """``(left, right, top, bottom)`` taking an ``(h, w)`` image to the target size."""
+        pad_h, pad_w = target_h - h, target_w - w
+        top, left = (pad_h // 2, pad_w // 2) if self.pad_mode == 'center' else (0, 0)
+        return left, pad_w - left, top, pad_h - top
 
     def forward(self, data: dict, training: bool = False) -> dict[str, Any]:
         """Args:
@@ -131,7 +147,7 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         padded = []
         for i, img in enumerate(images):
             h, w = img.shape[1:]
-            padding = (0, target_w - w, 0, target_h - h)
+            padding = self._padding(h, w, target_h, target_w)
             padded.append(F.pad(img, padding, value=self.pad_val) if any(padding) else img)
             if data_samples is None:
                 continue

@@ -24,9 +24,11 @@ class MultiTaskEncoderDecoder(BaseModel):
     label size, one config per task in ``losses``; their ``loss_weight`` sets the task weight.
 
     Predictions (``mode='predict'``) fill ``pred_<task>`` of every data sample at the sample's
-    ``ori_shape``, after removing the batch padding (``padding_size``, from
-    :class:`MultiTaskDataPreProcessor`), the pipeline padding (``padding`` ``(left, top, right,
-    bottom)``, from ``MultiTaskPad``) and undoing a test-time flip. What they hold follows
+    ``ori_shape``, after removing the batch padding (``padding_size`` ``(left, right, top,
+    bottom)``, from :class:`MultiTaskDataPreProcessor`, at the bottom/right or centred), the
+    pipeline padding (``padding`` ``(left, top, right, bottom)``, from ``MultiTaskPad``) and
+    undoing a test-time flip. With centred padding this is the official DeMT evaluation frame:
+    the prediction on the padded image, cut back out of its centre. What they hold follows
     ``TASK_SPECS[task].pred``:
 
     * ``'label'``: the argmax class, int64 ``(1, H, W)`` (semseg, human_parts);
