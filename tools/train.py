@@ -159,7 +159,9 @@ def main():
 
     try:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-        install_reliability_hooks(runner)
+        added = install_reliability_hooks(runner)
+        if added:
+            runner.logger.info(f'Reliability hooks added to the run: {", ".join(added)}')
         if cpu_amp:
             runner.logger.info('No CUDA device: mixed precision uses bf16 autocast on CPU.')
         if cpu_distributed:
