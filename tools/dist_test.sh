@@ -8,16 +8,23 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
+# The project's environment, as tools/run.sh uses it: $PYTHON if set, else the venv that
+# tools/install.sh builds ($MMDENSE_VENV, default .venv at the repository root).
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PYTHON=${PYTHON:-${MMDENSE_VENV:-$ROOT/.venv}/bin/python}
+if ! command -v "$PYTHON" >/dev/null; then
+  echo "error: no Python environment at $PYTHON; run 'bash tools/install.sh' (or set MMDENSE_VENV or PYTHON)" >&2
+  exit 2
+fi
 
-PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
+PYTHONPATH="$ROOT":${PYTHONPATH:-} \
 "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \
     --nproc_per_node="$GPUS" \
     --master_port="$PORT" \
-    "$(dirname "$0")/test.py" \
+    "$ROOT/tools/test.py" \
     "$CONFIG" \
     "$CHECKPOINT" \
     --launcher pytorch "${@:4}"

@@ -11,3 +11,12 @@ log_level = 'INFO'
 load_from = None
 resume = False
 tta_model = dict(type='SegTTAModel')
+# Reliability hooks (mmdense/engine/hooks; tools/train.py adds them to configs that replace
+# custom_hooks): stop at the first NaN/inf loss before anything is saved; validate with rank 0's
+# BN statistics (those in the checkpoint); check that head, losses, datasets and evaluators name
+# the same tasks before the first iteration.
+custom_hooks = [
+    dict(type='NonFiniteLossHook'),
+    dict(type='BroadcastBuffersHook'),
+    dict(type='TaskConsistencyHook'),
+]

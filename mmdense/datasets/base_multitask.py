@@ -68,6 +68,9 @@ class BaseMultiTaskDataset(BaseDataset):
         metainfo: extra meta information, merged over :attr:`METAINFO`.
         indices, serialize_data, lazy_init, max_refetch: see
             :class:`mmengine.dataset.BaseDataset`.
+        depth_scale: metres per stored depth unit, for depth files stored as integers
+            (``0.001`` for ``uint16`` millimetres). Default ``None``: depth must be stored as
+            floating-point metres, and integer depth is refused with an error naming the file.
     """
 
     TASKS: tuple[str, ...] = ()
@@ -85,9 +88,18 @@ class BaseMultiTaskDataset(BaseDataset):
                  indices: int | Sequence[int] | None = None,
                  serialize_data: bool = True,
                  lazy_init: bool = False,
-                 max_refetch: int = 1000) -> None:
+                 max_refetch: int = 1000,
+                 depth_scale: float | None = None) -> None:
         self.split = split
         self.tasks = self._check_tasks(tasks)
+        if depth_scale is not None:
+            if 'depth' not in self.TASKS:
+                raise ValueError(f'{type(self).__name__}: depth_scale is set but the dataset has '
+                                 'no depth task')
+            if not (isinstance(depth_scale, (int, float)) and 0 < depth_scale < float('inf')):
+                raise ValueError(f'{type(self).__name__}: depth_scale must be a positive number '
+                                 f'(metres per stored unit), got {depth_scale!r}')
+        self.depth_scale = depth_scale
         if ann_file is None:
             ann_file = osp.join(self.SPLIT_DIR, f'{split}.txt')
         metainfo = dict(metainfo or {})
@@ -181,6 +193,23 @@ class BaseMultiTaskDataset(BaseDataset):
                 + (f' and {more} more' if more > 0 else ''))
         return data_list
 
+    def label_num_classes(self) -> dict[str, int]:
+        """Number of classes of each discrete task, for the label value checks.
+
+        ``semseg`` counts ``metainfo['classes']``, ``<task>`` counts
+        ``metainfo['<task>_classes']``; saliency and boundaries are binary.
+        """
+        counts = {}
+        for task in self.tasks:
+            if not TASK_SPECS[task].discrete:
+                continue
+            names = self.metainfo.get('classes' if task == 'semseg' else f'{task}_classes')
+            if names is not None:
+                counts[task] = len(names)
+            elif task in ('sal', 'edge'):
+                counts[task] = 2
+        return counts
+
     def get_data_info(self, idx: int) -> dict:
         info = super().get_data_info(idx)
         label_files = info.pop('label_files')
@@ -188,4 +217,7 @@ class BaseMultiTaskDataset(BaseDataset):
         info['label_specs'] = {
             task: {**self.label_decoder(task), **label_files[task]} for task in self.tasks
         }
+        if self.depth_scale is not None and 'depth' in info['label_specs']:
+            info['label_specs']['depth']['depth_scale'] = self.depth_scale
+        info['label_num_classes'] = self.label_num_classes()
         return info

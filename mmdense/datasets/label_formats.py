@@ -118,6 +118,56 @@ def _as_2d(arr: np.ndarray, path: str, what: str) -> np.ndarray:
     return arr
 
 
+def check_label_values(task: str, label: np.ndarray, path: str,
+                       num_classes: int | None = None) -> None:
+    """Raise ``ValueError`` naming ``path`` unless every value of ``label`` is valid for ``task``.
+
+    Well-formed but wrong labels otherwise train silently: a NaN depth makes every loss NaN,
+    a class id beyond the head's classes fails deep inside the loss without naming the file.
+
+    * depth: finite and ``>= 0`` (0 = invalid);
+    * normals: finite, every component in ``[-1, 1]`` (zero vector = invalid);
+    * discrete tasks: ``0..num_classes-1`` or the ignore value 255 (only the ``[0, 255]``
+      range is checked when ``num_classes`` is ``None``).
+
+    Args:
+        task: task name (a key of :data:`~mmdense.structures.TASK_SPECS`).
+        label: the decoded label.
+        path: the file it comes from, for the message.
+        num_classes: number of classes of a discrete task.
+    """
+    from mmdense.structures import TASK_SPECS
+
+    spec = TASK_SPECS[task]
+    if not label.size:
+        return
+    if not spec.discrete:
+        finite = np.isfinite(label)
+        if not finite.all():
+            bad = int((~finite).sum())
+            raise ValueError(f'{path}: {task} label has {bad} non-finite value(s) (NaN or inf); '
+                             f'mark pixels without a valid {task} with {spec.ignore_value:g}')
+        if task == 'depth' and label.min() < 0:
+            raise ValueError(f'{path}: depth label has negative values (min {label.min():g}); '
+                             'depth must be >= 0 metres (0 = invalid)')
+        if task == 'normals' and np.abs(label).max() > 1. + 1e-3:
+            raise ValueError(f'{path}: normals label has components outside [-1, 1] (max '
+                             f'|n| component {np.abs(label).max():g})')
+        return
+    values = np.unique(label)
+    ignore = int(spec.ignore_value)
+    if num_classes is None:
+        bad = values[(values < 0) | (values > ignore)]
+        valid = f'[0, {ignore}]'
+    else:
+        bad = values[((values < 0) | (values >= num_classes)) & (values != ignore)]
+        valid = f'0..{num_classes - 1} or {ignore} (ignore)'
+    if bad.size:
+        shown = ', '.join(str(v) for v in bad[:8].tolist())
+        raise ValueError(f'{path}: {task} label has value(s) {shown} outside the valid range '
+                         f'{valid}')
+
+
 def _check_class_range(labels: np.ndarray, path: str) -> None:
     if labels.size and (labels.min() < 0 or labels.max() > IGNORE_INDEX):
         raise ValueError(f'{path}: label values must lie in [0, {IGNORE_INDEX}], found '
@@ -162,16 +212,35 @@ def decode_png_binary(path: str, threshold: float = 0.5, cache: dict | None = No
 
 
 @register_label_decoder('npy_depth')
-def decode_npy_depth(path: str, cache: dict | None = None) -> np.ndarray:
+def decode_npy_depth(path: str, depth_scale: float | None = None, cache: dict | None = None
+                     ) -> np.ndarray:
     """Depth in metres stored as ``.npy``; 0 marks invalid pixels and is kept as is.
+
+    Integer depth (e.g. ``uint16`` millimetres, as some NYUD-v2 exports store it) is refused
+    unless ``depth_scale`` says how to convert it: read as metres it would give losses and
+    errors 1000x too large without any other sign of trouble.
+
+    Args:
+        path: the ``.npy`` file.
+        depth_scale: metres per stored unit (``0.001`` for millimetres); the stored values are
+            multiplied by it. ``None`` (default): the file must hold floating-point metres.
 
     Returns:
         np.ndarray: ``(H, W)`` float32 depth.
     """
     depth = _as_2d(read_npy(path), path, 'depth')
-    if not np.issubdtype(depth.dtype, np.number):
+    if depth.dtype == np.bool_ or not np.issubdtype(depth.dtype, np.number):
         raise ValueError(f'{path}: depth must be numeric, got dtype {depth.dtype}')
-    return depth.astype(np.float32)
+    if depth_scale is None:
+        if np.issubdtype(depth.dtype, np.integer):
+            top = int(depth.max()) if depth.size else 0
+            raise ValueError(
+                f'{path}: depth is stored as {depth.dtype} integers (max {top}), but mmdense '
+                'reads depth as floating-point metres. If the values are millimetres, set '
+                'depth_scale=0.001 in the dataset config (metres per stored unit); otherwise '
+                'convert the files to float32 metres.')
+        return depth.astype(np.float32)
+    return (depth.astype(np.float64) * float(depth_scale)).astype(np.float32)
 
 
 def _normals_from_png(path: str) -> np.ndarray:

@@ -7,7 +7,7 @@ from mmcv.transforms import BaseTransform
 from mmdense.registry import TRANSFORMS
 from mmdense.structures import TASK_SPECS
 
-from ..label_formats import load_label
+from ..label_formats import check_label_values, load_label
 
 
 @TRANSFORMS.register_module()
@@ -19,7 +19,11 @@ class LoadMultiTaskAnnotations(BaseTransform):
     with :func:`~mmdense.datasets.label_formats.load_label`. Put it after mmcv's
     ``LoadImageFromFile``: every label is then checked against the image size.
 
-    Required keys: ``label_specs``, ``tasks`` (optional: ``img``, ``ori_shape``, ``img_path``).
+    Every label's values are checked too (finite depth and normals, non-negative depth, class
+    ids below ``results['label_num_classes'][task]`` or 255), with an error naming the file.
+
+    Required keys: ``label_specs``, ``tasks`` (optional: ``img``, ``ori_shape``, ``img_path``,
+    ``label_num_classes``).
 
     Added keys:
 
@@ -50,6 +54,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
         else:
             shape, shape_source = None, None
 
+        num_classes = results.get('label_num_classes') or {}
         cache: dict = {}
         task_fields = []
         for task in tasks:
@@ -69,6 +74,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
             elif label.shape[:2] != shape:
                 raise ValueError(f'{spec["path"]}: {task} label is {label.shape[0]}x'
                                  f'{label.shape[1]} but {shape_source} is {shape[0]}x{shape[1]}')
+            check_label_values(task, label, spec['path'], num_classes.get(task))
             key = f'gt_{task}'
             results[key] = label.astype(np.dtype(task_spec.gt_dtype), copy=False)
             task_fields.append(key)
