@@ -27,7 +27,9 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=crop_size, keep_ratio=True),
+    # detectron2's ResizeShortestEdge(MIN_SIZE_TEST, MAX_SIZE_TEST) resizes uint8 images with
+    # PIL's bilinear filter (ResizeTransform), hence the pillow backend.
+    dict(type='Resize', scale=crop_size, keep_ratio=True, backend='pillow'),
     # loaded after Resize: the ground truth stays at the original size for evaluation
     dict(type='LoadPanopticSegAnnotations'),
     dict(type='PackPanopticInputs'),
