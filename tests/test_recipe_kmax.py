@@ -28,7 +28,7 @@ OFFICIAL = {
     # configs/coco/panoptic_segmentation/kmax_r50.yaml: l.23 classes, l.69 MAX_ITER, l.67
     # BASE_LR, l.66 IMS_PER_BATCH, l.79 IMAGE_SIZE, l.80-81 MIN/MAX_SCALE, l.49 DROP_PATH_PROB,
     # l.56-57 class thresholds, l.47 NUM_OBJECT_QUERIES
-    # l.59-60 reorder mask weight and overlap threshold; config.py l.44/48 aux decoder and
+    # l.59-60 reorder mask weight and overlap threshold; config.py l.44/46 aux decoder and
     # temperature defaults
     'coco': (133, 150000, 5e-4, 64, (1281, 1281), (0.2, 2.0), 0.2, (0.7, 0.5, 1.0, 0.8), 128,
              (True, 1.5)),
@@ -100,7 +100,7 @@ def test_recipe_matches_official(name):
     assert (trans.dec_layers, trans.num_queries, trans.in_channels) == \
         ((2, 2, 2), queries, (2048, 1024, 512, 256))
     assert trans.drop_path_rate == drop_path
-    # l.28-35 loss weights; config.py l.38-53 temperatures, sample sizes, void masking
+    # l.28-35 loss weights; config.py l.44-50 aux decoder, temperatures, sample sizes, void masking
     assert head.get('aux_semantic_head', True) is aux[0]
     assert head.criterion == dict(
         type='KMaXCriterion', class_weight=3.0, dice_weight=3.0, mask_weight=0.3,
@@ -220,3 +220,31 @@ def test_train_tool_auto_scale_lr_flag(monkeypatch):
         monkeypatch.setattr(sys, 'argv', ['train.py', bare, '--auto-scale-lr'])
         with pytest.raises(cli.UserInputError, match='auto_scale_lr.base_batch_size'):
             tool.build_cfg(tool.parse_args())
+
+
+@pytest.mark.parametrize('name, hw', [
+    ('kmax_r50_8xb8-150k_coco-panoptic-1281x1281.py', (480, 640)),
+    ('kmax_r50_8xb8-100k_ade20k-panoptic-1281x1281.py', (512, 683)),
+    ('kmax_r50_8xb4-60k_cityscapes-panoptic-1025x2049.py', (1024, 2048)),
+])
+def test_test_resize_is_detectron2_resize_shortest_edge(name, hw):
+    """The test Resize gives detectron2's ResizeShortestEdge(MIN_SIZE_TEST, MAX_SIZE_TEST) of
+    the official configs: the same size and PIL's bilinear pixels (ResizeTransform)."""
+    import numpy as np
+    from mmcv.transforms import Resize
+    from PIL import Image
+    cfg = _cfg(name)
+    resize = dict(cfg.test_dataloader.dataset.pipeline[1])
+    resize.pop('type')
+    short, long = min(cfg.model.data_preprocessor.size), max(cfg.model.data_preprocessor.size)
+    h, w = hw
+    img = (np.random.RandomState(0).rand(h, w, 3) * 255).astype(np.uint8)
+    out = Resize(**resize)(dict(img=img))['img']
+    # detectron2 ResizeShortestEdge.get_output_shape
+    scale = short / min(h, w)
+    if max(h, w) * scale > long:
+        scale = long / max(h, w)
+    new_h, new_w = int(h * scale + 0.5), int(w * scale + 0.5)
+    assert out.shape == (new_h, new_w, 3)
+    expected = np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.BILINEAR))
+    assert np.array_equal(out, expected)
