@@ -57,7 +57,7 @@ def _cfg(name):
 
 def test_every_config_is_named_by_its_layout():
     names = _configs()
-    assert len(names) == 14
+    assert len(names) == 13
     for name in names:
         assert NAME.fullmatch(name), name
 
