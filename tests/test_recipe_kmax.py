@@ -144,7 +144,7 @@ def test_recipe_matches_official(name):
     for stage, ratio in ((copy_paste.main_pipeline, 1.0), (copy_paste.paste_pipeline, 0.5)):
         assert [t.type for t in stage] == ['PanopticLargeScaleJitter', 'RandomFlip',
                                            'PhotoMetricDistortion']
-        assert tuple(stage[0].crop_size) == crop
+        assert tuple(stage[0].crop_size) == crop and stage[0].backend == 'pillow'
         assert tuple(stage[0].ratio_range) == (scales[0] * ratio, scales[1] * ratio)
         assert stage[1].prob == 0.5
         # ColorAugSSDTransform: brightness 32, contrast/saturation 0.5-1.5, hue 18, the
@@ -248,3 +248,41 @@ def test_test_resize_is_detectron2_resize_shortest_edge(name, hw):
     assert out.shape == (new_h, new_w, 3)
     expected = np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.BILINEAR))
     assert np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize('ratio', [0.125, 1.0])  # 8x smaller, 2x larger
+def test_large_scale_jitter_resizes_as_detectron2(ratio):
+    """backend='pillow' gives detectron2's ResizeScale pixels: PIL bilinear for the image
+    (antialiased when shrinking) and PIL nearest on the panoptic PNG's RGB encoding."""
+    import numpy as np
+    from PIL import Image
+
+    from mmdense.registry import TRANSFORMS
+    from mmdense.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    rng = np.random.RandomState(0)
+    h, w = 96, 128
+    img = (rng.rand(h, w, 3) * 255).astype(np.uint8)
+    ids = rng.randint(1, 2**24, size=(h // 8, w // 8)).repeat(8, 0).repeat(8, 1).astype(np.int32)
+    ids[:, :5] = rng.randint(1, 2**24, size=(h, 5))  # thin segments: sampling positions matter
+    crop = (256, 256)  # never cropped: the whole resized image is compared
+    lsj = TRANSFORMS.build(dict(type='PanopticLargeScaleJitter', crop_size=crop,
+                                ratio_range=(ratio, ratio), backend='pillow'))
+    out = lsj.transform(dict(img=img.copy(), gt_panoptic_seg=ids.copy(),
+                             seg_fields=['gt_panoptic_seg']))
+    # detectron2 ResizeScale: fit into ratio * crop, np.round of the scaled size
+    scale = min(crop[0] * ratio / h, crop[1] * ratio / w)
+    new_h, new_w = np.round(np.multiply((h, w), scale)).astype(int)
+    expected = np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.BILINEAR))
+    assert np.array_equal(out['img'], expected)
+    rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], -1).astype(np.uint8)  # id2rgb
+    rgb = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), Image.NEAREST)).astype(np.int64)
+    assert np.array_equal(out['gt_panoptic_seg'], rgb[..., 0] + 256 * rgb[..., 1] +
+                          65536 * rgb[..., 2])
+    # OpenCV's resize is another image (what the configs used before)
+    cv2_out = TRANSFORMS.build(dict(type='PanopticLargeScaleJitter', crop_size=crop,
+                                    ratio_range=(ratio, ratio))).transform(
+        dict(img=img.copy(), gt_panoptic_seg=ids.copy(), seg_fields=['gt_panoptic_seg']))
+    assert not np.array_equal(cv2_out['img'], expected)
+    with pytest.raises(ValueError, match='backend'):
+        TRANSFORMS.build(dict(type='PanopticLargeScaleJitter', crop_size=crop, backend='pil'))
