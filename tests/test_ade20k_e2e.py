@@ -20,13 +20,13 @@ pytestmark = pytest.mark.slow
 CONFIGS = {
     'upernet_mpvit-s': 'configs/mpvit/upernet_mpvit-s_8xb2-160k_ade20k-512x512.py',
     'upernet_dat-t': 'configs/dat/upernet_dat-t_8xb2-160k_ade20k-512x512.py',
-    'fpn_dat-t': 'configs/dat/fpn_dat-t_8xb4-80k_ade20k-512x512.py',
+    'fpn_dat-t': 'configs/dat/fpn_dat-t_8xb4-40k_ade20k-512x512.py',
 }
 # Learning rates of training iterations 0 and 1 as the official recipes give them: UperNet
 # 6e-5 * poly(t) * warm-up(t), Semantic FPN 2e-4 * poly(t) (tests/test_ade20k_schedules.py).
 UPERNET_LRS = (6e-5 * 1e-6, 6e-5 * (1 - 1 / 160000) * (1e-6 + (1 - 1e-6) / 1500))
 LRS = {'upernet_mpvit-s': UPERNET_LRS, 'upernet_dat-t': UPERNET_LRS,
-       'fpn_dat-t': (2e-4, 2e-4 * (1 - 1 / 80000)**0.9)}
+       'fpn_dat-t': (2e-4, 2e-4 * (1 - 1 / 40000)**0.9)}
 METRICS = re.compile(r'Iter\((val|test)\) \[2/2\]\s+aAcc: ([\d.]+)\s+mIoU: ([\d.]+)')
 
 

@@ -370,7 +370,7 @@ def test_invalid_arguments_raise():
     ('upernet_dat-t_8xb2-160k_ade20k-512x512', 'tiny', 0.3, 6e-5),
     ('upernet_dat-s_8xb2-160k_ade20k-512x512', 'small', 0.5, 6e-5),
     ('upernet_dat-b_8xb2-160k_ade20k-512x512', 'base', 0.7, 6e-5),
-    ('fpn_dat-t_8xb4-80k_ade20k-512x512', 'tiny', 0.4, 2e-4),
+    ('fpn_dat-t_8xb4-40k_ade20k-512x512', 'tiny', 0.4, 2e-4),
 ])
 def test_configs(name, arch, drop_path, lr):
     from mmengine.config import Config

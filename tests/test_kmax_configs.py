@@ -29,6 +29,13 @@ def test_all_configs_load_with_the_official_settings():
         'kmax_convnext-l_8xb8-150k_coco-panoptic-1281x1281.py': (133, 128, 150000, 5e-4, 8, 80),
         'kmax_r50_8xb4-60k_cityscapes-panoptic-1025x2049.py': (19, 256, 60000, 3e-4, 4, 8),
         'kmax_r50_8xb8-100k_ade20k-panoptic-1281x1281.py': (150, 128, 100000, 5e-4, 8, 100),
+        # the official GPU layouts (32 GPUs), same total batch
+        'kmax_r50_32xb2-150k_coco-panoptic-1281x1281.py': (133, 128, 150000, 5e-4, 2, 80),
+        'kmax_convnext-t_32xb2-150k_coco-panoptic-1281x1281.py': (133, 128, 150000, 5e-4, 2, 80),
+        'kmax_convnext-s_32xb2-150k_coco-panoptic-1281x1281.py': (133, 128, 150000, 5e-4, 2, 80),
+        'kmax_convnext-b_32xb2-150k_coco-panoptic-1281x1281.py': (133, 128, 150000, 5e-4, 2, 80),
+        'kmax_convnext-l_32xb2-150k_coco-panoptic-1281x1281.py': (133, 128, 150000, 5e-4, 2, 80),
+        'kmax_r50_32xb2-100k_ade20k-panoptic-1281x1281.py': (150, 128, 100000, 5e-4, 2, 100),
     }
     files = sorted(glob.glob('configs/kmax/*.py'))
     assert {f.split('/')[-1] for f in files} == set(expected)

@@ -1,6 +1,6 @@
 """Train a model from a config.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT|auto]] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT|auto]] [--amp] [--auto-scale-lr]
                                  [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
 
 Works for mmdense-scope configs (``default_scope='mmdense'``) and mmpose-scope ones alike.
@@ -35,6 +35,10 @@ def parse_args():
     parser.add_argument(
         '--amp', action='store_true', default=False,
         help='enable automatic mixed precision training')
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true', default=False,
+        help="scale the learning rate linearly to the actual total batch (GPUs x batch_size) "
+             "against the config's auto_scale_lr.base_batch_size")
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config entries, e.g. train_cfg.max_iters=100; every key must exist '
@@ -103,6 +107,14 @@ def build_cfg(args):
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            from mmdense.utils.cli import UserInputError
+            raise UserInputError(
+                f"--auto-scale-lr: config '{args.config}' has no auto_scale_lr.base_batch_size "
+                '(the total batch its learning rate is meant for).')
+        cfg.auto_scale_lr.enable = True
 
     check_work_dir(cfg.work_dir)
     resolve_resume(cfg, args.resume)

@@ -1,8 +1,10 @@
 # UperNet + DAT-T on ADE20K, 160k iterations, 8 GPUs x 2 images (DAT paper: 45.5 mIoU).
-# Optimisation as the official segmentation configs (LeapLabTHU/DAT-Segmentation
-# configs/dat/upn_*_160k_*_lr6.py): AdamW lr 6e-5, weight decay 0.01 (none on position tables
-# and norms), poly decay (power 1) to 0 over the 160k iterations with a linear warm-up factor
-# multiplied on for the first 1500.
+# The DAT v1 segmentation recipe was never released: this borrows the DAT++ recipe of
+# LeapLabTHU/DAT-Segmentation configs/dat/upn_tiny_160k_dp03_lr6.py (README "Recipe vs
+# official"): AdamW lr 6e-5, weight decay 0.01 (none on position tables and norms, l.42-47),
+# poly decay (power 1) to 0 over the 160k iterations with a linear warm-up factor multiplied on
+# for the first 1500 (l.49-53), mixed precision with a dynamic loss scale and no gradient
+# clipping (Fp16OptimizerHook, l.55-62), 8 GPUs x 2 images (l.64-65), drop path 0.3 (l.29).
 _base_ = [
     '../_base_/models/upernet_dat.py', '../_base_/datasets/ade20k.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_160k.py'
@@ -21,9 +23,13 @@ model = dict(
     decode_head=dict(in_channels=[96, 192, 384, 768], num_classes=150),
     auxiliary_head=dict(in_channels=384, num_classes=150))
 
+# mmcv 1.x's Fp16OptimizerHook runs the segmentor's `auto_fp16` forward under
+# torch.cuda.amp autocast with a dynamic GradScaler: AmpOptimWrapper (bf16 autocast on CPU).
 optim_wrapper = dict(
     _delete_=True,
-    type='OptimWrapper',
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    clip_grad=None,
     optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(
         custom_keys={
@@ -41,3 +47,6 @@ param_scheduler = [
     dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=160001, by_epoch=False),
 ]
 train_dataloader = dict(batch_size=2)
+# lr 6e-5 is for 8 x 2 = 16 images per iteration; `tools/train.py --auto-scale-lr` rescales it
+# linearly to the actual number of GPUs x batch_size.
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -7,11 +7,21 @@ _base_ = [
 ]
 crop_size = (1025, 2049)
 max_iters = 60000
+# The official configs/cityscapes/panoptic_segmentation/kmax_r50.yaml is not in this project's
+# searchable index; two forks carry copies that agree on the values below (README "Recipe vs
+# official"): pixel instance discrimination temperature 0.6 and its panoptic inference
+# thresholds. Its model differs from mmdense's (README, open): no auxiliary semantic decoder
+# (USE_AUX_SEMANTIC_DECODER: False) and a fifth pixel-decoder stage on the ResNet stem.
 model = dict(
     data_preprocessor=dict(size=crop_size, test_cfg=dict(size=crop_size)),
-    decode_head=dict(num_classes=19, transformer_decoder=dict(num_queries=256)),
+    decode_head=dict(
+        num_classes=19,
+        transformer_decoder=dict(num_queries=256),
+        criterion=dict(pixel_insdis_temperature=0.6)),
     # person ... bicycle are things; the semantic output is evaluated (mIoU) too
-    test_cfg=dict(thing_class_ids=list(range(11, 19)), semantic_on=True))
+    test_cfg=dict(thing_class_ids=list(range(11, 19)), semantic_on=True,
+                  class_threshold_thing=0.5, class_threshold_stuff=0.3,
+                  reorder_mask_weight=0.0, overlap_threshold=0.9))
 optim_wrapper = dict(optimizer=dict(lr=3e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, end_factor=1.0, by_epoch=False, begin=0, end=5001),
@@ -31,4 +41,6 @@ default_hooks = dict(
 visualizer = dict(type='PanopticLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')],
                   name='visualizer')
 train_dataloader = dict(batch_size=4)  # x 8 GPUs = 32
+# The lr is for 32 images per iteration (SOLVER.IMS_PER_BATCH); `tools/train.py
+# --auto-scale-lr` rescales it linearly to the actual GPUs x batch_size.
 auto_scale_lr = dict(enable=False, base_batch_size=32)

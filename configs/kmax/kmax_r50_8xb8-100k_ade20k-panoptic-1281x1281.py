@@ -38,4 +38,6 @@ default_hooks = dict(
 visualizer = dict(type='PanopticLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')],
                   name='visualizer')
 train_dataloader = dict(batch_size=8)  # x 8 GPUs = 64
+# The lr is for 64 images per iteration (SOLVER.IMS_PER_BATCH); `tools/train.py
+# --auto-scale-lr` rescales it linearly to the actual GPUs x batch_size.
 auto_scale_lr = dict(enable=False, base_batch_size=64)

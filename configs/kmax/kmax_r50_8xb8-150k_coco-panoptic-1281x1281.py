@@ -1,7 +1,9 @@
 # kMaX-DeepLab, ResNet-50, COCO panoptic: 150k iterations, 8 GPUs x 8 images (batch 64),
 # 1281x1281 crops, AdamW lr 5e-4, weight decay 0.05, backbone lr x0.1, 5k linear warm-up then
 # poly (0.9) decay, mixed precision -- bytedance/kmax-deeplab configs/coco/panoptic_segmentation/
-# kmax_r50.yaml. Paper: 53.0 PQ; official PyTorch release: 53.3 PQ.
+# kmax_r50.yaml (l.65-77), trained there on 32 GPUs x 2 images (README: 4 machines x 8 GPUs);
+# the 32xb2 config has that layout. Paper: 53.0 PQ; official PyTorch release: 53.3 PQ.
+# Every field against the official value: README "Recipe vs official".
 _base_ = [
     '../_base_/models/kmax_r50.py', '../_base_/datasets/coco_panoptic.py',
     '../_base_/default_runtime.py'
@@ -29,4 +31,6 @@ default_hooks = dict(
 visualizer = dict(type='PanopticLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')],
                   name='visualizer')
 train_dataloader = dict(batch_size=8)  # x 8 GPUs = 64
+# The lr is for 64 images per iteration (SOLVER.IMS_PER_BATCH); `tools/train.py
+# --auto-scale-lr` rescales it linearly to the actual GPUs x batch_size.
 auto_scale_lr = dict(enable=False, base_batch_size=64)

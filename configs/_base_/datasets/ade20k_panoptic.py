@@ -5,19 +5,22 @@ data_root = 'data/ade/ADEChallengeData2016/'
 crop_size = (1281, 1281)
 # The wrapped dataset only loads; MultiImageMixDataset hands a second random image to
 # PanopticCopyPaste, which augments both (the pasted one at half the scale range) and pastes its
-# thing segments and a random subset of the others, as kMaX-DeepLab's dataset mapper.
+# thing segments and a random subset of the others, as kMaX-DeepLab's dataset mapper. Resizing
+# uses PIL as detectron2's ResizeScale does (bilinear images, nearest panoptic maps).
 load_pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadPanopticSegAnnotations')]
 train_pipeline = [
     dict(
         type='PanopticCopyPaste',
         crop_size=crop_size,
         main_pipeline=[
-            dict(type='PanopticLargeScaleJitter', crop_size=crop_size, ratio_range=(0.5, 2.0)),
+            dict(type='PanopticLargeScaleJitter', crop_size=crop_size, ratio_range=(0.5, 2.0),
+                 backend='pillow'),
             dict(type='RandomFlip', prob=0.5),
             dict(type='PhotoMetricDistortion'),
         ],
         paste_pipeline=[
-            dict(type='PanopticLargeScaleJitter', crop_size=crop_size, ratio_range=(0.25, 1.0)),
+            dict(type='PanopticLargeScaleJitter', crop_size=crop_size, ratio_range=(0.25, 1.0),
+                 backend='pillow'),
             dict(type='RandomFlip', prob=0.5),
             dict(type='PhotoMetricDistortion'),
         ]),
@@ -25,7 +28,9 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=crop_size, keep_ratio=True),
+    # detectron2's ResizeShortestEdge(MIN_SIZE_TEST, MAX_SIZE_TEST) resizes uint8 images with
+    # PIL's bilinear filter (ResizeTransform), hence the pillow backend.
+    dict(type='Resize', scale=crop_size, keep_ratio=True, backend='pillow'),
     dict(type='LoadPanopticSegAnnotations'),
     dict(type='PackPanopticInputs'),
 ]

@@ -83,6 +83,7 @@ backbone_no_decay = dict(lr_mult=0.1, decay_mult=0.0)
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
+    clip_grad=None,  # SOLVER.CLIP_GRADIENTS.ENABLED: False
     optimizer=dict(type='AdamW', lr=5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,

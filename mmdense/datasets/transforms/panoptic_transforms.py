@@ -7,6 +7,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get
 from mmengine.structures import PixelData
 from mmseg.datasets.transforms import PackSegInputs
+from PIL import Image
 
 from mmdense.registry import TRANSFORMS
 
@@ -102,10 +103,13 @@ class PanopticLargeScaleJitter(BaseTransform):
         crop_size: (h, w) output size.
         ratio_range: range of the scale factor relative to ``crop_size``.
         interpolation: image interpolation (segment maps use nearest).
+        backend: ``'cv2'`` or ``'pillow'``. detectron2 resizes uint8 images and the panoptic
+            PNGs with PIL (bilinear, antialiased when shrinking; nearest with pixel-centre
+            sampling), which ``'pillow'`` reproduces for the image and the segment maps.
     """
 
     def __init__(self, crop_size: tuple[int, int], ratio_range: Sequence[float] = (0.1, 2.0),
-                 interpolation: str = 'bilinear') -> None:
+                 interpolation: str = 'bilinear', backend: str = 'cv2') -> None:
         if len(crop_size) != 2 or min(crop_size) <= 0:
             raise ValueError(f'crop_size must be (h, w) > 0, got {crop_size}')
         if len(ratio_range) != 2 or not 0 < ratio_range[0] <= ratio_range[1]:
@@ -114,6 +118,16 @@ class PanopticLargeScaleJitter(BaseTransform):
         self.crop_size = tuple(crop_size)
         self.ratio_range = tuple(ratio_range)
         self.interpolation = interpolation
+        if backend not in ('cv2', 'pillow'):
+            raise ValueError(f"backend must be 'cv2' or 'pillow', got {backend!r}")
+        self.backend = backend
+
+    def _resize_seg(self, seg: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        if self.backend == 'cv2':
+            return mmcv.imresize(seg, size, interpolation='nearest')
+        # PIL's 32-bit integer mode keeps panoptic ids exact under nearest sampling
+        resized = Image.fromarray(seg.astype(np.int32)).resize(size, Image.NEAREST)
+        return np.asarray(resized).astype(seg.dtype)
 
     def _random_scale(self) -> float:
         return float(np.random.uniform(*self.ratio_range))
@@ -124,10 +138,10 @@ class PanopticLargeScaleJitter(BaseTransform):
         ratio = self._random_scale()
         scale = min(self.crop_size[0] * ratio / h, self.crop_size[1] * ratio / w)
         new_h, new_w = max(int(round(h * scale)), 1), max(int(round(w * scale)), 1)
-        img = mmcv.imresize(img, (new_w, new_h), interpolation=self.interpolation)
+        img = mmcv.imresize(img, (new_w, new_h), interpolation=self.interpolation,
+                            backend=self.backend)
         seg_fields = results.get('seg_fields', [])
-        segs = {k: mmcv.imresize(results[k], (new_w, new_h), interpolation='nearest')
-                for k in seg_fields}
+        segs = {k: self._resize_seg(results[k], (new_w, new_h)) for k in seg_fields}
 
         crop_h, crop_w = min(self.crop_size[0], new_h), min(self.crop_size[1], new_w)
         y0 = np.random.randint(new_h - crop_h + 1)
@@ -141,7 +155,7 @@ class PanopticLargeScaleJitter(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(crop_size={self.crop_size}, '
-                f'ratio_range={self.ratio_range})')
+                f'ratio_range={self.ratio_range}, backend={self.backend!r})')
 
 
 @TRANSFORMS.register_module()
