@@ -33,6 +33,11 @@ def parse_args():
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
         help='job launcher')
+    parser.add_argument(
+        '--unsafe-load', action='store_true',
+        help='load checkpoints (--resume, load_from, pretrained weights) with full unpickling. '
+             'DANGEROUS: unpickling can run arbitrary code from the file; only for '
+             'checkpoints you trust. Same as MMDENSE_UNSAFE_LOAD=1.')
     # torch.distributed.launch passes --local_rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -88,8 +93,11 @@ def main():
         register_all_modules,
         tune_cpu_allocator,
     )
+    from mmdense.utils.checkpoint import CheckpointError, enable_unsafe_load
     from mmdense.utils.cli import UserInputError
 
+    if args.unsafe_load:
+        enable_unsafe_load()
     tune_cpu_allocator()  # reuse freed activation pages instead of re-faulting them (CPU speed)
 
     try:
@@ -113,7 +121,11 @@ def main():
         adapt_runner_for_cpu_distributed(runner)
         runner.logger.info('No CUDA device: distributed run uses the gloo backend on CPU '
                            '(SyncBN layers run as per-rank BN).')
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointError as e:  # unreadable/unsafe --resume, load_from or pretrained file
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == '__main__':
