@@ -116,6 +116,9 @@ _NUMPY_GLOBALS = (
 )
 
 
+_GETATTR_REFUSED = 'getattr is only allowed for the statistics methods of HistoryBuffer'
+
+
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """``getattr`` as the safe loader allows it: a statistics method of ``HistoryBuffer``.
 
@@ -128,8 +131,8 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     methods = set(HistoryBuffer._statistics_methods) | {'min', 'max', 'current', 'mean'}
     if obj is not HistoryBuffer or name not in methods:
         raise pickle.UnpicklingError(
-            f'getattr({getattr(obj, "__name__", type(obj).__name__)}, {name!r}) is not allowed '
-            '(only the statistics methods of mmengine\'s HistoryBuffer)')
+            f'getattr({getattr(obj, "__name__", type(obj).__name__)}, {name!r}): '
+            f'{_GETATTR_REFUSED}')
     return getattr(HistoryBuffer, name)
 
 
@@ -248,7 +251,8 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool | No
         unsafe_names = _unsafe_globals(path)
         if unsafe_names:
             raise UnsafeCheckpointError(_refusal(path, unsafe_names)) from None
-        if 'Unsupported global' in str(err) or 'unrecognized function' in str(err):
+        if any(hint in str(err) for hint in ('Unsupported global', 'unrecognized function',
+                                              _GETATTR_REFUSED)):
             # A legacy (non-zip) file, whose globals torch cannot list beforehand.
             raise UnsafeCheckpointError(
                 f'{path}: {_one_line(err)}; loading it would run code from the file. If you '
