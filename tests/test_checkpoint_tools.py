@@ -106,6 +106,10 @@ def test_train_tool_resume_and_load_from_refuse_code(trained, tmp_path):
     truncated = garbage_files(tmp_path)['truncated.pth']
     proc = run_tool('tools/train.py', trained['cfg'], '--work-dir', work, '--resume', truncated,
                     check=False)
+    line = last_error(proc, truncated)
+    assert 'truncated' in line or 'not a readable checkpoint' in line, line
+    proc = run_tool('tools/train.py', trained['cfg'], '--work-dir', work, '--cfg-options',
+                    f'load_from={truncated}', check=False)
     last_error(proc, truncated, 'not a readable checkpoint')
 
 
