@@ -329,3 +329,16 @@ def test_check_checkpoint_fits_lists_every_kind_of_mismatch():
     assert mismatch['missing'] == ['fc.bias']
     with pytest.raises(CheckpointError, match='missing keys'):
         check_checkpoint_fits(model, dict(state_dict={}), 'empty.pth')
+
+
+def test_check_checkpoint_fits_looks_through_tta_wrapper():
+    from mmengine.model import BaseTTAModel
+
+    class TTA(BaseTTAModel):
+
+        def merge_preds(self, data_samples_list):
+            return data_samples_list[0]
+
+    inner = ToyModel()
+    checkpoint = dict(state_dict=inner.state_dict())
+    assert not any(check_checkpoint_fits(TTA(module=inner), checkpoint, 'x.pth').values())
