@@ -342,3 +342,28 @@ def test_check_checkpoint_fits_looks_through_tta_wrapper():
     inner = ToyModel()
     checkpoint = dict(state_dict=inner.state_dict())
     assert not any(check_checkpoint_fits(TTA(module=inner), checkpoint, 'x.pth').values())
+
+
+def test_unsafe_load_of_a_missing_module_is_named(tmp_path):
+    import sys
+    import types
+
+    module = types.ModuleType('yacs_stand_in')
+
+    class CfgNode(dict):
+        pass
+
+    CfgNode.__module__ = module.__name__
+    CfgNode.__qualname__ = 'CfgNode'
+    module.CfgNode = CfgNode
+    sys.modules[module.__name__] = module
+    path = str(tmp_path / 'with_config.pth')
+    try:
+        torch.save(dict(model={'w': torch.zeros(1)}, config=CfgNode(a=1)), path)
+    finally:
+        del sys.modules[module.__name__]
+    with pytest.raises(UnsafeCheckpointError, match='yacs_stand_in.CfgNode'):
+        load_checkpoint_file(path)
+    with pytest.warns(UnsafeLoadWarning), pytest.raises(CheckpointError,
+                                                        match='missing module.*yacs_stand_in'):
+        load_checkpoint_file(path, unsafe=True)

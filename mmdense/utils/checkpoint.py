@@ -261,6 +261,9 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool | No
         raise CheckpointError(f'{path}: not a readable checkpoint ({_one_line(err)}).') from None
     except (MemoryError, KeyboardInterrupt):
         raise
+    except ModuleNotFoundError as err:  # only with full unpickling: a class of a missing module
+        raise CheckpointError(f'{path}: the checkpoint pickles objects of a missing module '
+                              f'({err.name}); install it, or re-save only the weights.') from None
     except Exception as err:  # truncated zip, garbage bytes (KeyError, EOFError, RuntimeError)
         raise CheckpointError(f'{path}: not a readable checkpoint, corrupt or truncated '
                               f'({_one_line(err)}).') from None
