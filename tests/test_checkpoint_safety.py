@@ -367,3 +367,26 @@ def test_unsafe_load_of_a_missing_module_is_named(tmp_path):
     with pytest.warns(UnsafeLoadWarning), pytest.raises(CheckpointError,
                                                         match='missing module.*yacs_stand_in'):
         load_checkpoint_file(path, unsafe=True)
+
+
+def test_downloaded_checkpoints_are_loaded_safely(tmp_path, marker, monkeypatch):
+    """http(s):// and open-mmlab:// weights: torch.hub would unpickle them fully."""
+    import shutil
+
+    served = {'https://example.com/evil.pth': write_evil(tmp_path / 'evil.pth', marker)}
+    good = str(tmp_path / 'good.pth')
+    torch.save(dict(state_dict=Tiny().state_dict()), good)
+    served['https://example.com/good.pth'] = good
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        shutil.copy(served[url], dst)
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        load_checkpoint(Tiny(), 'https://example.com/evil.pth')
+    assert not marker.exists()
+    model = Tiny()
+    load_checkpoint(model, 'https://example.com/good.pth')
+    assert torch.equal(model.fc.weight, torch.load(good)['state_dict']['fc.weight'])
+    assert osp.isfile(tmp_path / 'hub' / 'checkpoints' / 'good.pth')  # torch.hub's cache

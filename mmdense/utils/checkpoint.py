@@ -269,6 +269,30 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool | No
                               f'({_one_line(err)}).') from None
 
 
+def load_url_checkpoint(url: str, model_dir: str | None = None, map_location: Any = None,
+                        progress: bool = True, check_hash: bool = False,
+                        file_name: str | None = None):
+    """Download a checkpoint into torch's hub cache (once) and load it safely.
+
+    Same cache and arguments as ``torch.hub.load_state_dict_from_url`` (which mmengine's
+    ``http(s)://``, ``open-mmlab://`` and ``torchvision://`` checkpoints go through), but
+    loaded by :func:`load_checkpoint_file` instead of torch.hub's ``weights_only=False``.
+    """
+    from urllib.parse import urlparse
+
+    from torch.hub import HASH_REGEX, download_url_to_file, get_dir
+
+    model_dir = model_dir or osp.join(get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    filename = file_name or osp.basename(urlparse(url).path)
+    cached = osp.join(model_dir, filename)
+    if not osp.exists(cached):
+        sys.stderr.write(f'Downloading: "{url}" to {cached}\n')
+        match = HASH_REGEX.search(filename) if check_hash else None
+        download_url_to_file(url, cached, match.group(1) if match else None, progress=progress)
+    return load_checkpoint_file(cached, map_location=map_location)
+
+
 def _unsafe_globals(path: str) -> list[str]:
     """Globals of a zip checkpoint that the safe loader does not accept ([] if unknown)."""
     if not zipfile.is_zipfile(path):
@@ -456,6 +480,7 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: Any, source: str,
 __all__ = ['CheckpointError', 'UnsafeCheckpointError', 'UnsafeLoadWarning', 'UNSAFE_LOAD_ENV',
            'UNSAFE_LOAD_FLAG', 'add_unsafe_load_argument', 'enable_unsafe_load',
            'unsafe_load', 'unsafe_load_enabled', 'safe_globals', 'load_checkpoint_file',
+           'load_url_checkpoint',
            'find_state_dict', 'converted_meta', 'save_converted_checkpoint', 'conversion_failed',
            'summarize_conversion',
            'state_dict_mismatch', 'format_mismatch', 'check_checkpoint_fits']

@@ -24,7 +24,9 @@ def _safe_local_checkpoint_loading() -> None:
     code.
 
     What: the local-file scheme of mmengine's ``CheckpointLoader`` (used by ``load_checkpoint``,
-    ``Runner.resume``/``load_from`` and ``init_cfg=dict(type='Pretrained')``) reads through
+    ``Runner.resume``/``load_from`` and ``init_cfg=dict(type='Pretrained')``) and its download
+    helper ``load_url`` (``http(s)://``, ``open-mmlab://``, ``torchvision://``, which torch.hub
+    loads with ``weights_only=False``) read through
     :func:`mmdense.utils.checkpoint.load_checkpoint_file`: ``weights_only=True`` with those
     few harmless globals allow-listed, full unpickling only with the explicit ``--unsafe-load``
     / ``MMDENSE_UNSAFE_LOAD=1`` opt-in, and one-line errors naming the file otherwise.
@@ -32,14 +34,17 @@ def _safe_local_checkpoint_loading() -> None:
     Remove when: mmengine passes ``weights_only`` itself (onedl-mmengine >= 0.10.12 does) and
     allow-lists its own globals.
     """
-    from mmengine.runner.checkpoint import CheckpointLoader
+    from mmengine.runner import checkpoint as mmengine_checkpoint
 
-    from .checkpoint import load_checkpoint_file
+    from .checkpoint import load_checkpoint_file, load_url_checkpoint
 
     def load_from_local(filename: str, map_location=None):
         return load_checkpoint_file(filename, map_location=map_location)
 
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    mmengine_checkpoint.CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    # Downloaded weights (http(s)://, open-mmlab://, torchvision://) go through mmengine's
+    # module-level `load_url`, i.e. torch.hub's loader with weights_only=False.
+    mmengine_checkpoint.load_url = load_url_checkpoint
 
 
 def _cpu_distributed_init() -> None:
