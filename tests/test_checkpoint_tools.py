@@ -87,6 +87,11 @@ def test_test_tool_refuses_code_and_names_corrupt_files(trained, tmp_path):
     last_error(run_test(trained, evil), evil, 'refusing to unpickle builtins.exec',
                '--unsafe-load')
     assert not marker.exists()
+    # --unsafe-load is the opt-in: the payload runs (then the weights do not fit the model).
+    proc = run_test(trained, evil, '--unsafe-load')
+    assert 'arbitrary code' in proc.stderr
+    last_error(proc, evil, 'does not fit the model')
+    assert marker.exists()
     files = garbage_files(tmp_path)
     for name in ('garbage.pth', 'truncated.pth'):
         last_error(run_test(trained, files[name]), files[name], 'not a readable checkpoint')
@@ -103,6 +108,9 @@ def test_train_tool_resume_and_load_from_refuse_code(trained, tmp_path):
                     f'load_from={evil}', check=False)
     last_error(proc, evil, '--unsafe-load')
     assert not marker.exists()
+    proc = run_tool('tools/train.py', trained['cfg'], '--work-dir', work, '--resume', evil,
+                    '--unsafe-load', check=False)
+    assert 'arbitrary code' in proc.stderr and marker.exists()
     truncated = garbage_files(tmp_path)['truncated.pth']
     proc = run_tool('tools/train.py', trained['cfg'], '--work-dir', work, '--resume', truncated,
                     check=False)
