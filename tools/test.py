@@ -2,6 +2,12 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl] [--show]
                          [--show-dir DIR] [--tta] [--cfg-options k=v ...] [--launcher ...]
+                         [--allow-partial] [--unsafe-load]
+
+The checkpoint must fit the model exactly: a missing or unexpected key, or a shape that
+differs, stops the run with the list of what did not match (``--allow-partial`` loads what fits,
+on purpose, with a warning listing the rest). It is read with the safe loader (no arbitrary
+unpickling; ``--unsafe-load`` for a checkpoint you trust that needs it, see the README).
 
 ``--show-dir`` writes a picture per test image through the config's visualization hook:
 mmseg's and mmdense's hooks (``draw``) and mmpose's (``enable``/``out_dir``) are handled.
@@ -12,6 +18,8 @@ import os.path as osp
 import sys
 
 from mmengine.config import DictAction
+
+from mmdense.utils.checkpoint import add_unsafe_load_argument
 
 
 def parse_args():
@@ -32,6 +40,12 @@ def parse_args():
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
         help='job launcher')
+    parser.add_argument(
+        '--allow-partial', action='store_true',
+        help='load a checkpoint that does not fit the model exactly: missing keys keep their '
+             'initial values, unexpected keys and mismatched shapes are skipped (listed in a '
+             'warning)')
+    add_unsafe_load_argument(parser)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -65,6 +79,34 @@ def trigger_visualization_hook(cfg, args):
         hook['show'] = True
         hook['wait_time'] = args.wait_time
     return cfg
+
+
+def check_checkpoint_on_load(runner, allow_partial: bool = False) -> None:
+    """Make ``runner.load_checkpoint`` compare the checkpoint with the model before loading.
+
+    mmengine loads ``load_from`` with ``strict=False`` and only logs what did not match, so a
+    checkpoint of another model would be scored. Same steps as ``Runner.load_checkpoint``
+    (mmengine 0.10.7), with the check in between.
+    """
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+
+    from mmdense.utils.checkpoint import check_checkpoint_fits
+
+    def load_checkpoint(filename, map_location='cpu', strict=False,
+                        revise_keys=((r'^module\.', ''), )):
+        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        runner.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        check_checkpoint_fits(model, checkpoint, filename,
+                              strict=strict or not allow_partial, revise_keys=revise_keys)
+        checkpoint = _load_checkpoint_to_model(
+            model, checkpoint, strict=False, revise_keys=list(revise_keys))
+        runner._has_loaded = True
+        runner.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+    runner.load_checkpoint = load_checkpoint
 
 
 def build_cfg(args):
@@ -103,8 +145,11 @@ def main():
         register_all_modules,
         tune_cpu_allocator,
     )
+    from mmdense.utils.checkpoint import CheckpointError, enable_unsafe_load
     from mmdense.utils.cli import UserInputError
 
+    if args.unsafe_load:
+        enable_unsafe_load()
     tune_cpu_allocator()  # reuse freed activation pages instead of re-faulting them (CPU speed)
 
     try:
@@ -126,7 +171,12 @@ def main():
         adapt_runner_for_cpu_distributed(runner)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-    runner.test()
+    check_checkpoint_on_load(runner, allow_partial=args.allow_partial)
+    try:
+        runner.test()
+    except CheckpointError as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == '__main__':

@@ -46,6 +46,11 @@ def parse_args():
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
         help='job launcher')
+    parser.add_argument(
+        '--unsafe-load', action='store_true',
+        help='load checkpoints (--resume, load_from, pretrained weights) with full unpickling. '
+             'DANGEROUS: unpickling can run arbitrary code from the file; only for '
+             'checkpoints you trust. Same as MMDENSE_UNSAFE_LOAD=1.')
     # torch.distributed.launch passes --local_rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -141,6 +146,7 @@ def main():
         register_all_modules,
         tune_cpu_allocator,
     )
+    from mmdense.utils.checkpoint import CheckpointError, enable_unsafe_load
     from mmdense.utils.cli import (
         UserInputError,
         explain_download_error,
@@ -148,6 +154,8 @@ def main():
     )
     from mmdense.utils.task_consistency import TaskConsistencyError, check_task_consistency
 
+    if args.unsafe_load:
+        enable_unsafe_load()
     tune_cpu_allocator()  # reuse freed activation pages instead of re-faulting them (CPU speed)
 
     try:
@@ -184,6 +192,9 @@ def main():
     except NonFiniteLossError as e:
         print(f'error: {e}', file=sys.stderr)
         sys.exit(1)
+    except CheckpointError as e:  # unreadable/unsafe --resume, load_from or pretrained file
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
     except (KeyError, OSError) as e:
         message = explain_registry_error(cfg, e) if isinstance(e, KeyError) else \
             explain_download_error(cfg, e)

@@ -85,6 +85,10 @@ def init_model(config: str | Path | Config,
     comes from the checkpoint's ``meta['dataset_meta']`` or, failing that, from the config's
     test dataset class (class names, palettes, tasks).
 
+    The checkpoint is read with the safe loader of :mod:`mmdense.utils.checkpoint` (no
+    arbitrary unpickling). For a trusted file that needs full unpickling, call it inside
+    ``with mmdense.utils.checkpoint.unsafe_load():`` (or set ``MMDENSE_UNSAFE_LOAD=1``).
+
     Args:
         config: config file path or :class:`~mmengine.config.Config` (not modified).
         checkpoint: checkpoint file; None leaves the model randomly initialised.
@@ -93,6 +97,11 @@ def init_model(config: str | Path | Config,
 
     Returns:
         nn.Module: the model in eval mode, with ``cfg`` (the config used) and ``dataset_meta``.
+
+    Raises:
+        FileNotFoundError: the checkpoint does not exist.
+        mmdense.utils.checkpoint.CheckpointError: the checkpoint is corrupt, or would need
+            unsafe unpickling (``UnsafeCheckpointError``).
     """
     if isinstance(config, (str, Path)):
         config = Config.fromfile(str(config))

@@ -14,34 +14,37 @@ import torch
 _APPLIED = False
 
 
-def _trusted_local_checkpoint_loading() -> None:
-    """Let mmengine load its own checkpoints under torch >= 2.6.
+def _safe_local_checkpoint_loading() -> None:
+    """Load mmengine's local checkpoints safely under torch >= 2.6, mmengine's own included.
 
-    Why: torch 2.6 made ``torch.load(weights_only=True)`` the default. mmengine 0.10.7 checkpoints
-    hold ``HistoryBuffer``, numpy scalars and other globals, so ``load_checkpoint`` and
-    ``--resume`` fail with "Unsupported global: GLOBAL mmengine.logging.history_buffer...".
-    Allow-listing classes is not enough (numpy types and ``getattr`` are pickled too).
+    Why: torch 2.6 made ``torch.load(weights_only=True)`` the default. mmengine 0.10.7 passes
+    nothing, so its own checkpoints (``HistoryBuffer``, numpy scalars and arrays in the message
+    hub and meta) fail with "Unsupported global: GLOBAL mmengine.logging.history_buffer...", and
+    ``--resume`` breaks. Loading them with ``weights_only=False`` would let any checkpoint run
+    code.
 
     What: the local-file scheme of mmengine's ``CheckpointLoader`` (used by ``load_checkpoint``,
-    ``Runner.resume``/``load_from`` and ``init_cfg=dict(type='Pretrained')``) loads with
-    ``weights_only=False``. Only files given to mmengine's loader are affected; other
-    ``torch.load`` calls keep torch's safe default. Trust decision: a checkpoint you trained
-    or converted yourself is trusted; do not load checkpoints from unknown sources
-    (the README says so).
+    ``Runner.resume``/``load_from`` and ``init_cfg=dict(type='Pretrained')``) and its download
+    helper ``load_url`` (``http(s)://``, ``open-mmlab://``, ``torchvision://``, which torch.hub
+    loads with ``weights_only=False``) read through
+    :func:`mmdense.utils.checkpoint.load_checkpoint_file`: ``weights_only=True`` with those
+    few harmless globals allow-listed, full unpickling only with the explicit ``--unsafe-load``
+    / ``MMDENSE_UNSAFE_LOAD=1`` opt-in, and one-line errors naming the file otherwise.
 
-    Remove when: mmengine passes ``weights_only`` itself (onedl-mmengine >= 0.10.12 does).
+    Remove when: mmengine passes ``weights_only`` itself (onedl-mmengine >= 0.10.12 does) and
+    allow-lists its own globals.
     """
-    import os.path as osp
+    from mmengine.runner import checkpoint as mmengine_checkpoint
 
-    from mmengine.runner.checkpoint import CheckpointLoader
+    from .checkpoint import load_checkpoint_file, load_url_checkpoint
 
     def load_from_local(filename: str, map_location=None):
-        filename = osp.expanduser(filename)
-        if not osp.isfile(filename):
-            raise FileNotFoundError(f'{filename} can not be found.')
-        return torch.load(filename, map_location=map_location, weights_only=False)
+        return load_checkpoint_file(filename, map_location=map_location)
 
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    mmengine_checkpoint.CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    # Downloaded weights (http(s)://, open-mmlab://, torchvision://) go through mmengine's
+    # module-level `load_url`, i.e. torch.hub's loader with weights_only=False.
+    mmengine_checkpoint.load_url = load_url_checkpoint
 
 
 def _cpu_distributed_init() -> None:
@@ -187,7 +190,7 @@ def apply_all() -> None:
     global _APPLIED
     if _APPLIED:
         return
-    _trusted_local_checkpoint_loading()
+    _safe_local_checkpoint_loading()
     _cpu_distributed_init()
     _APPLIED = True
 

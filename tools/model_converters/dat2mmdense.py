@@ -2,7 +2,8 @@
 
 Usage::
 
-    python tools/model_converters/dat2mmdense.py dat_tiny_in1k_224.pth dat-t_in1k_mmdense.pth
+    python tools/model_converters/dat2mmdense.py dat_tiny_in1k_224.pth dat-t_in1k_mmdense.pth \
+        [--unsafe-load]
 
 SRC is a checkpoint of ``models/dat.py`` (LeapLabTHU/DAT @ 797f187f): a dict with the weights
 under ``model`` (the official release) or ``state_dict``, or a bare state dict. DST holds
@@ -27,46 +28,36 @@ The relative position tables are kept as they are; they match ``DAT(pretrain_img
 from __future__ import annotations
 
 import argparse
-import os
-import os.path as osp
-import pickle
-
-import torch
+import sys
 
 from mmdense.models.backbones.dat_checkpoint import (
     convert_dat_state_dict,
     official_state_dict_from_checkpoint,
 )
+from mmdense.utils.checkpoint import (
+    CheckpointError,
+    add_unsafe_load_argument,
+    conversion_failed,
+    load_checkpoint_file,
+    save_converted_checkpoint,
+    summarize_conversion,
+)
 
 
-def load_official_checkpoint(path: str) -> dict:
-    """Load ``path`` on CPU, tolerating the training extras of the official checkpoints."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: no such checkpoint file.')
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
-        # The official training script also pickles its yacs config; that needs a full unpickle
-        # (only do this for checkpoints from a source you trust).
-        try:
-            return torch.load(path, map_location='cpu', weights_only=False)
-        except ModuleNotFoundError as err:
-            raise RuntimeError(
-                f'{path}: the checkpoint pickles objects of a missing module ({err.name}); '
-                f'install it or re-save only checkpoint["model"].') from err
+def load_official_checkpoint(path: str, unsafe: bool | None = None) -> dict:
+    """Load ``path`` on CPU with the safe loader (``--unsafe-load`` for the official training
+    checkpoints that also pickle their yacs config)."""
+    return load_checkpoint_file(path, unsafe=unsafe)
 
 
-def convert(src: str, dst: str) -> dict:
+def convert(src: str, dst: str, unsafe: bool | None = None) -> dict:
     """Convert the checkpoint ``src`` and save it to ``dst``; returns the converted weights."""
-    state_dict = official_state_dict_from_checkpoint(load_official_checkpoint(src), src)
+    state_dict = official_state_dict_from_checkpoint(load_official_checkpoint(src, unsafe), src)
     try:
         converted = convert_dat_state_dict(state_dict)
     except ValueError as err:
-        raise ValueError(f'{src}: {err}') from err
-    if osp.dirname(dst):
-        os.makedirs(osp.dirname(dst), exist_ok=True)
-    meta = dict(source=osp.basename(src), converter='tools/model_converters/dat2mmdense.py')
-    torch.save(dict(state_dict=converted, meta=meta), dst)
+        raise CheckpointError(f'{src}: {err}') from err
+    save_converted_checkpoint(converted, dst, src, 'tools/model_converters/dat2mmdense.py')
     return converted
 
 
@@ -75,15 +66,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description='Convert an official DAT v1 ImageNet checkpoint to an mmdense DAT backbone.')
     parser.add_argument('src', help='official checkpoint (LeapLabTHU/DAT)')
     parser.add_argument('dst', help='output path')
+    add_unsafe_load_argument(parser)
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    converted = convert(args.src, args.dst)
-    num = sum(v.numel() for v in converted.values())
-    print(f'Saved {len(converted)} tensors ({num:,} values) to {args.dst}')
+    try:
+        converted = convert(args.src, args.dst, unsafe=args.unsafe_load or None)
+    except (CheckpointError, FileNotFoundError) as err:
+        return conversion_failed('dat2mmdense', err)
+    print(summarize_conversion(converted, args.dst))
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

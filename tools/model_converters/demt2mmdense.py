@@ -2,23 +2,31 @@
 
 Usage::
 
-    python tools/model_converters/demt2mmdense.py SRC.ckpt DST.pth [--tasks semseg,depth,...]
+    python tools/model_converters/demt2mmdense.py SRC.ckpt DST.pth [--tasks semseg,depth,...] \
+        [--unsafe-load]
 
 The result (``meta`` + ``state_dict``) loads into the ``MultiTaskEncoderDecoder`` of the
 matching DeMT config (``load_from=DST.pth`` or ``tools/test.py CONFIG DST.pth``).
+
+SRC is read with the safe loader. Lightning checkpoints whose ``hyper_parameters`` or callback
+states pickle Python objects need ``--unsafe-load``, only for files from a source you trust.
 """
 from __future__ import annotations
 
 import argparse
-import os.path as osp
 import sys
-
-import torch
 
 from mmdense.models.utils.demt_converter import (
     DeMTConversionError,
     convert_demt_state_dict,
     extract_demt_state_dict,
+)
+from mmdense.utils.checkpoint import (
+    CheckpointError,
+    add_unsafe_load_argument,
+    conversion_failed,
+    load_checkpoint_file,
+    save_converted_checkpoint,
 )
 
 
@@ -28,43 +36,34 @@ def parse_args(argv=None):
     parser.add_argument('dst', help='output mmdense checkpoint (.pth)')
     parser.add_argument('--tasks', help='comma-separated tasks in the official config order '
                         '(default: read from the checkpoint)')
-    parser.add_argument('--unsafe-load', action='store_true',
-                        help='unpickle arbitrary objects if the safe loader refuses the file; '
-                        'only for checkpoints you trust')
+    add_unsafe_load_argument(parser)
     return parser.parse_args(argv)
 
 
-def load_checkpoint(path: str, unsafe: bool = False) -> dict:
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path} does not exist')
+def convert(src: str, dst: str, tasks: list[str] | None = None,
+            unsafe: bool | None = None) -> tuple[dict, dict]:
+    """Convert ``src`` and save it to ``dst``; returns the weights and the conversion facts."""
+    ckpt = load_checkpoint_file(src, unsafe=unsafe)
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # Lightning files may pickle non-tensor objects
-        if not unsafe:
-            raise RuntimeError(f'{path} cannot be loaded with weights_only=True ({e}). If you '
-                               'trust the file, rerun with --unsafe-load.') from e
-        return torch.load(path, map_location='cpu', weights_only=False)
+        state_dict, info = convert_demt_state_dict(extract_demt_state_dict(ckpt, src), tasks)
+    except DeMTConversionError as err:
+        raise CheckpointError(err if str(err).startswith(src) else f'{src}: {err}') from err
+    meta = dict(tasks=info['tasks'], backbone=info['backbone'])
+    for key in ('epoch', 'global_step'):
+        if key in ckpt:
+            meta[key] = ckpt[key]
+    save_converted_checkpoint(state_dict, dst, src, 'tools/model_converters/demt2mmdense.py',
+                              **meta)
+    return state_dict, info
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    tasks = args.tasks.split(',') if args.tasks else None
     try:
-        ckpt = load_checkpoint(args.src, args.unsafe_load)
-        tasks = args.tasks.split(',') if args.tasks else None
-        state_dict, info = convert_demt_state_dict(extract_demt_state_dict(ckpt), tasks)
-    except (DeMTConversionError, FileNotFoundError, RuntimeError) as e:
-        print(f'demt2mmdense: error: {e}', file=sys.stderr)
-        return 1
-    meta = dict(converted_from=osp.basename(args.src), converter='demt2mmdense',
-                tasks=info['tasks'], backbone=info['backbone'])
-    for key in ('epoch', 'global_step'):
-        if key in ckpt:
-            meta[key] = ckpt[key]
-    dirname = osp.dirname(osp.abspath(args.dst))
-    if not osp.isdir(dirname):
-        print(f'demt2mmdense: error: output directory {dirname} does not exist', file=sys.stderr)
-        return 1
-    torch.save(dict(meta=meta, state_dict=state_dict), args.dst)
+        state_dict, info = convert(args.src, args.dst, tasks, unsafe=args.unsafe_load or None)
+    except (CheckpointError, FileNotFoundError) as err:
+        return conversion_failed('demt2mmdense', err)
     print(f'{args.src} -> {args.dst}: {len(state_dict)} tensors, backbone {info["backbone"]}, '
           f'tasks {",".join(info["tasks"])}; skipped {len(info["skipped"])} non-model entries.')
     return 0

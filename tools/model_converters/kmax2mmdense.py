@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/model_converters/kmax2mmdense.py kmax_r50.pth kmax_r50_mmdense.pth
+    python tools/model_converters/kmax2mmdense.py kmax_r50.pth kmax_r50_mmdense.pth [--unsafe-load]
 
 SRC is a detectron2 checkpoint of the official PyTorch release (``.pth`` with the weights under
 ``model``, or a detectron2 ``.pkl`` holding numpy arrays), or a bare backbone checkpoint such as
@@ -24,58 +24,42 @@ What changes:
 - ``pixel_mean``/``pixel_std`` buffers are dropped (the data preprocessor normalises);
 - nothing input-size dependent exists in the checkpoints (the official axial-attention distance
   tables are not saved), so the converted model runs at any input size.
+
+``.pth`` files are read with torch's safe loader and ``.pkl`` files with an unpickler that only
+rebuilds numpy arrays; anything else (a detectron2 ``.pth`` that pickles trainer objects) needs
+``--unsafe-load``, only for files from a source you trust.
 """
 from __future__ import annotations
 
 import argparse
-import os
-import os.path as osp
-import pickle
-
-import numpy as np
-import torch
+import sys
 
 from mmdense.models.heads.kmax.checkpoint import convert_kmax_state_dict
+from mmdense.utils.checkpoint import (
+    CheckpointError,
+    add_unsafe_load_argument,
+    conversion_failed,
+    find_state_dict,
+    load_checkpoint_file,
+    save_converted_checkpoint,
+    summarize_conversion,
+)
 
 
-def load_official_checkpoint(path: str) -> dict:
+def load_official_checkpoint(path: str, unsafe: bool | None = None) -> dict:
     """Load a ``.pth``/``.pkl`` checkpoint and return its flat weight dict (tensors)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: no such checkpoint file.')
-    if path.endswith('.pkl'):
-        with open(path, 'rb') as f:
-            ckpt = pickle.load(f, encoding='latin1')
-    else:
-        try:
-            ckpt = torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError:
-            # detectron2 checkpoints also pickle the trainer state (iteration, scheduler).
-            ckpt = torch.load(path, map_location='cpu', weights_only=False)
-    if isinstance(ckpt, dict):
-        for key in ('model', 'state_dict'):
-            if key in ckpt and isinstance(ckpt[key], dict):
-                ckpt = ckpt[key]
-                break
-    if not isinstance(ckpt, dict) or not ckpt:
-        raise ValueError(f'{path}: expected a dict of weights (under "model" for detectron2 '
-                         'checkpoints)')
-    return {k: torch.from_numpy(np.asarray(v)) if not isinstance(v, torch.Tensor) else v
-            for k, v in ckpt.items()}
+    return find_state_dict(load_checkpoint_file(path, unsafe=unsafe), path,
+                           keys=('model', 'state_dict'), strip_prefix=None)
 
 
-def convert(src: str, dst: str) -> dict:
+def convert(src: str, dst: str, unsafe: bool | None = None) -> dict:
     """Convert ``src`` and save it to ``dst``; returns the converted weights."""
-    state_dict = load_official_checkpoint(src)
+    state_dict = load_official_checkpoint(src, unsafe)
     try:
         converted = convert_kmax_state_dict(state_dict)
     except KeyError as err:
-        raise ValueError(f'{src}: {err.args[0]}') from err
-    if osp.dirname(dst):
-        os.makedirs(osp.dirname(dst), exist_ok=True)
-    torch.save(
-        dict(state_dict=converted,
-             meta=dict(source=osp.basename(src),
-                       converter='tools/model_converters/kmax2mmdense.py')), dst)
+        raise CheckpointError(f'{src}: {err.args[0]}') from err
+    save_converted_checkpoint(converted, dst, src, 'tools/model_converters/kmax2mmdense.py')
     return converted
 
 
@@ -84,15 +68,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description='Convert an official kMaX-DeepLab checkpoint to mmdense.')
     parser.add_argument('src', help='official checkpoint (.pth, or detectron2 .pkl)')
     parser.add_argument('dst', help='output path')
+    add_unsafe_load_argument(parser)
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    converted = convert(args.src, args.dst)
-    num = sum(v.numel() for v in converted.values())
-    print(f'Saved {len(converted)} tensors ({num:,} values) to {args.dst}')
+    try:
+        converted = convert(args.src, args.dst, unsafe=args.unsafe_load or None)
+    except (CheckpointError, FileNotFoundError) as err:
+        return conversion_failed('kmax2mmdense', err)
+    print(summarize_conversion(converted, args.dst))
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -2,7 +2,8 @@
 
 Usage::
 
-    python tools/model_converters/mpvit2mmdense.py mpvit_small.pth mpvit-s_mmdense.pth
+    python tools/model_converters/mpvit2mmdense.py mpvit_small.pth mpvit-s_mmdense.pth \
+        [--unsafe-load]
 
 SRC is an official ImageNet checkpoint (``mpvit_{tiny,xsmall,small,base}.pth``): a dict with
 the weights under ``model`` (or ``state_dict``), or a bare state dict. The classification head
@@ -13,42 +14,37 @@ What changes (details in ``mmdense/models/backbones/mpvit_checkpoint.py``): the 
 encoders of a stage (``mhca_blks.j.*``) are stacked along a leading path dim
 (``encoders.*``), the aliases of the position encodings shared by an encoder's layers are
 checked and dropped, ``patch_conv.`` disappears and ``InvRes`` becomes ``inv_res``.
+
+The file is read with the safe loader; DeiT-style training checkpoints that also pickle their
+argparse ``args`` need ``--unsafe-load``, only for files from a source you trust.
 """
 from __future__ import annotations
 
 import argparse
-import os
-import os.path as osp
-import pickle
-
-import torch
+import sys
 
 from mmdense.models.backbones.mpvit_checkpoint import convert_mpvit_state_dict
+from mmdense.utils.checkpoint import (
+    CheckpointError,
+    add_unsafe_load_argument,
+    conversion_failed,
+    load_checkpoint_file,
+    save_converted_checkpoint,
+    summarize_conversion,
+)
 
 
-def convert(src: str, dst: str) -> dict:
+def convert(src: str, dst: str, unsafe: bool | None = None) -> dict:
     """Convert the checkpoint ``src`` and save it to ``dst``; returns the converted weights."""
-    if not osp.isfile(src):
-        raise FileNotFoundError(f'{src}: no such checkpoint file.')
+    checkpoint = load_checkpoint_file(src, unsafe=unsafe)
     try:
-        checkpoint = torch.load(src, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
-        # DeiT-style training checkpoints also pickle their argparse `args`, which needs a
-        # full unpickle: only convert checkpoints from a source you trust.
-        checkpoint = torch.load(src, map_location='cpu', weights_only=False)
-    try:
-        converted, dropped = convert_mpvit_state_dict(checkpoint)
+        converted, dropped = convert_mpvit_state_dict(checkpoint, src)
     except (TypeError, ValueError) as err:
-        raise ValueError(f'{src}: {err}') from err
+        raise CheckpointError(err if str(err).startswith(src) else f'{src}: {err}') from err
     if dropped:
         shown = ', '.join(dropped[:6]) + (', ...' if len(dropped) > 6 else '')
         print(f'Dropped {len(dropped)} non-backbone keys: {shown}')
-    if osp.dirname(dst):
-        os.makedirs(osp.dirname(dst), exist_ok=True)
-    torch.save(
-        dict(state_dict=converted,
-             meta=dict(source=osp.basename(src),
-                       converter='tools/model_converters/mpvit2mmdense.py')), dst)
+    save_converted_checkpoint(converted, dst, src, 'tools/model_converters/mpvit2mmdense.py')
     return converted
 
 
@@ -57,15 +53,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description='Convert an official MPViT checkpoint to the mmdense MPViT backbone.')
     parser.add_argument('src', help='official checkpoint (youngwanLEE/MPViT)')
     parser.add_argument('dst', help='output path')
+    add_unsafe_load_argument(parser)
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    converted = convert(args.src, args.dst)
-    num = sum(v.numel() for k, v in converted.items() if not k.endswith('num_batches_tracked'))
-    print(f'Saved {len(converted)} tensors ({num:,} values) to {args.dst}')
+    try:
+        converted = convert(args.src, args.dst, unsafe=args.unsafe_load or None)
+    except (CheckpointError, FileNotFoundError) as err:
+        return conversion_failed('mpvit2mmdense', err)
+    print(summarize_conversion(converted, args.dst))
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

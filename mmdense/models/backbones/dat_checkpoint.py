@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 import torch
 
+from mmdense.utils.checkpoint import find_state_dict
+
 # Official buffers that depend only on the window size and the 224x224 training input. DAT
 # rebuilds them (the index at construction, the shift masks for every input size), so they are
 # dropped. The classifier is not part of the backbone.
@@ -107,22 +109,13 @@ def official_state_dict_from_checkpoint(checkpoint: Mapping, source: str = 'chec
     """The weights of an official checkpoint: under ``model``, ``state_dict``, or bare.
 
     Args:
-        checkpoint (Mapping): What ``torch.load`` returned.
+        checkpoint (Mapping): What ``load_checkpoint_file`` returned.
         source (str): Name used in error messages (the file path).
 
     Returns:
         Mapping[str, Tensor]: The weights.
 
     Raises:
-        ValueError: If no weights are found.
+        CheckpointError: If no weights are found (a ``ValueError``).
     """
-    if not isinstance(checkpoint, Mapping):
-        raise ValueError(f'{source}: expected a dict, got {type(checkpoint).__name__}.')
-    for key in ('model', 'state_dict'):
-        if key in checkpoint and isinstance(checkpoint[key], Mapping):
-            checkpoint = checkpoint[key]
-            break
-    if not checkpoint or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        raise ValueError(f'{source}: no weights found (expected a state dict, bare or under '
-                         f'"model" or "state_dict").')
-    return checkpoint
+    return find_state_dict(checkpoint, source, keys=('model', 'state_dict'), strip_prefix=None)

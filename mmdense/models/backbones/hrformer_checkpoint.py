@@ -23,6 +23,8 @@ from collections.abc import Mapping
 
 import torch
 
+from mmdense.utils.checkpoint import find_state_dict
+
 _BLOCK = r'stage[234]\.\d+\.branches\.\d+\.\d+'
 _PROJ_RE = re.compile(rf'^({_BLOCK})\.attn\.attn\.([qkv])_proj\.(weight|bias)$')
 _OUT_PROJ_RE = re.compile(rf'^({_BLOCK})\.attn\.attn\.out_proj\.(weight|bias)$')
@@ -46,15 +48,11 @@ def official_state_dict_from_checkpoint(checkpoint: Mapping, name: str = 'checkp
     """Return the weights of an official checkpoint: ``state_dict`` or a bare state dict.
 
     A ``module.`` prefix (from ``DistributedDataParallel``) is removed.
+
+    Raises:
+        CheckpointError: no state dict of tensors (a ``ValueError``).
     """
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(f'{name}: expected a dict, got {type(checkpoint).__name__}')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    if not state_dict or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise ValueError(f'{name}: no state dict of tensors found (looked at "state_dict" and '
-                         'the top level)')
-    return OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v)
-                       for k, v in state_dict.items())
+    return find_state_dict(checkpoint, name, keys=('state_dict', ))
 
 
 def _convert_backbone(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

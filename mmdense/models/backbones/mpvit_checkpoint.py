@@ -13,6 +13,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from mmdense.utils.checkpoint import find_state_dict
+
 _ENC = r'mhca_stages\.(\d+)\.mhca_blks\.(\d+)\.'
 _LAYER = _ENC + r'MHCA_layers\.(\d+)\.'
 _LAYER_MAP = {
@@ -38,20 +40,16 @@ _LAYER_PARAM = re.compile(
     '^' + _LAYER + '(' + '|'.join(re.escape(k) for k in _LAYER_MAP) + r')\.(weight|bias)$')
 
 
-def unwrap_state_dict(checkpoint: Mapping) -> dict[str, Tensor]:
+def unwrap_state_dict(checkpoint: Mapping, source: str = 'MPViT checkpoint') -> dict[str, Tensor]:
     """The weights of a checkpoint: under ``model`` or ``state_dict``, or the dict itself.
 
     A ``module.`` prefix (DDP) is removed. If the weights are those of a whole segmentor
     (``backbone.*`` keys), only the backbone part is kept.
+
+    Raises:
+        CheckpointError: no dict of tensors is found (a ``ValueError``).
     """
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(f'MPViT checkpoint must be a dict, got {type(checkpoint).__name__}')
-    for key in ('model', 'state_dict'):
-        if key in checkpoint and isinstance(checkpoint[key], Mapping):
-            checkpoint = checkpoint[key]
-            break
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in checkpoint.items()}
+    state_dict = find_state_dict(checkpoint, source, keys=('model', 'state_dict'))
     if not any(k.startswith('stem.') for k in state_dict) and any(
             k.startswith('backbone.stem.') for k in state_dict):
         state_dict = {k[len('backbone.'):]: v for k, v in state_dict.items()
@@ -59,12 +57,14 @@ def unwrap_state_dict(checkpoint: Mapping) -> dict[str, Tensor]:
     return state_dict
 
 
-def convert_mpvit_state_dict(checkpoint: Mapping) -> tuple[OrderedDict, list[str]]:
+def convert_mpvit_state_dict(checkpoint: Mapping,
+                             source: str = 'MPViT checkpoint') -> tuple[OrderedDict, list[str]]:
     """Convert an official MPViT checkpoint into an mmdense ``MPViT`` state dict.
 
     Args:
         checkpoint (Mapping): Official checkpoint: a dict with the weights under ``model`` or
             ``state_dict``, or a bare state dict.
+        source (str): Name used in errors about the layout (the file path).
 
     Returns:
         tuple[OrderedDict, list[str]]: The converted state dict and the official keys that were
@@ -75,7 +75,7 @@ def convert_mpvit_state_dict(checkpoint: Mapping) -> tuple[OrderedDict, list[str
         ValueError: If no MPViT backbone key is found, if aliases of a shared tensor disagree,
             or if the paths of a stacked parameter are incomplete or of unequal shapes.
     """
-    state_dict = unwrap_state_dict(checkpoint)
+    state_dict = unwrap_state_dict(checkpoint, source)
     out: dict[str, Tensor] = {}
     # target key -> {path index: tensor}
     stacked: dict[str, dict[int, Tensor]] = defaultdict(dict)

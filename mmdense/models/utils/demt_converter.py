@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 
 from torch import Tensor
 
+from mmdense.utils.checkpoint import CheckpointError, find_state_dict
+
 # Lightning module attributes that hold no model weights (loss buffers, metric states).
 _NON_MODEL_PREFIXES = ('criterion.', 'metrics_dict.')
 
@@ -71,15 +73,20 @@ class DeMTConversionError(ValueError):
     """The checkpoint does not have the layout of an official DeMT checkpoint."""
 
 
-def extract_demt_state_dict(checkpoint: Mapping) -> Mapping[str, Tensor]:
+def extract_demt_state_dict(checkpoint: Mapping,
+                            source: str = 'checkpoint') -> Mapping[str, Tensor]:
     """The weights of a loaded DeMT checkpoint (Lightning ``state_dict`` or a bare dict)."""
-    if 'state_dict' in checkpoint and isinstance(checkpoint['state_dict'], Mapping):
-        return checkpoint['state_dict']
-    if any(k.startswith(('backbone.', 'head.')) for k in checkpoint):
-        return checkpoint
+    if isinstance(checkpoint, Mapping) and (
+            isinstance(checkpoint.get('state_dict'), Mapping)
+            or any(str(k).startswith(('backbone.', 'head.')) for k in checkpoint)):
+        try:
+            return find_state_dict(checkpoint, source, keys=('state_dict', ), strip_prefix=None)
+        except CheckpointError as err:
+            raise DeMTConversionError(str(err)) from err
+    keys = sorted(checkpoint)[:10] if isinstance(checkpoint, Mapping) else type(checkpoint)
     raise DeMTConversionError(
-        'not a DeMT checkpoint: no `state_dict` entry and no `backbone.`/`head.` keys '
-        f'(top-level keys: {sorted(checkpoint)[:10]}).')
+        f'{source}: not a DeMT checkpoint: no `state_dict` entry and no `backbone.`/`head.` '
+        f'keys (top-level keys: {keys}).')
 
 
 def detect_backbone(backbone_keys: Sequence[str]) -> str:
