@@ -104,10 +104,12 @@ def test_recipe_matches_official(name):
         assert backbone.norm_eval is False and backbone.get('frozen_stages', -1) == -1
         assert backbone.init_cfg.checkpoint == 'pretrained/kmax_r50_in1k_mmdense.pth'
     else:
-        # config.py MODEL.CONVNEXT: DROP_PATH_RATE 0.6 for ConvNeXt-L (T/S/B: README)
+        # 1 - drop_path_keep_prob of google-research/deeplab2
+        # configs/coco/kmax_deeplab/kmax_meta_convnext_{tiny,small,base,large}_os32.textproto:28
+        # (0.7/0.6/0.5/0.4); config.py MODEL.CONVNEXT.DROP_PATH_RATE 0.6 for ConvNeXt-L
         assert backbone.type == 'TimmConvNeXt' and backbone.deeplab_padding is True
-        if match['backbone'] == 'convnext-l':
-            assert backbone.drop_path_rate == 0.6
+        assert backbone.drop_path_rate == {'convnext-t': 0.3, 'convnext-s': 0.4,
+                                           'convnext-b': 0.5, 'convnext-l': 0.6}[match['backbone']]
     head = model.decode_head
     assert head.num_classes == classes
     # l.37-42 pixel decoder; config.py PIXEL_DEC.DROP_PATH_PROB 0.0
