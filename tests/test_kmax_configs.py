@@ -78,11 +78,14 @@ def test_every_config_builds_with_the_readme_param_counts():
         backbone = model.backbone
         if hasattr(backbone, 'res_layers'):
             channels = [getattr(backbone, n)[-1].conv3.out_channels for n in backbone.res_layers]
+            if cfg.model.backbone.type == 'ResNetWithStem':  # Cityscapes: stem output first
+                channels = [backbone.stem_channels] + channels
         else:
             channels = list(backbone.out_channels)
         assert channels == list(cfg.model.decode_head.in_channels), f
-        assert [n.weight.shape[0] for n in model.decode_head.pixel_decoder.in_norms] == \
-            channels[::-1], f
+        decoder = model.decode_head.pixel_decoder
+        assert [n.weight.shape[0] for n in decoder.in_norms] == \
+            [channels[i] for i in decoder.in_index], f
         total = sum(p.numel() for p in model.parameters())
         aux = sum(p.numel() for p in model.decode_head.aux_semantic_head.parameters())
         head_params[f.split('/')[-1]] = sum(p.numel() for p in model.decode_head.parameters())

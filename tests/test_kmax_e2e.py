@@ -20,6 +20,8 @@ pytestmark = pytest.mark.slow
 # A ResNet-18 (random init) stands in for the ResNet-50 of the real configs.
 R18_BACKBONE = {'model.backbone.depth': 18, 'model.backbone.init_cfg': None}
 R18_CHANNELS = (64, 128, 256, 512)
+# Cityscapes: the ResNet stem output (64 channels) is a fifth pixel-decoder input
+R18_STEM_CHANNELS = (64, 64, 128, 256, 512)
 # The smallest timm ConvNeXt: the same TimmConvNeXt class (DeepLab2 padding, timm block
 # names for the optimiser rules) as ConvNeXt-T/S/B/L, and no pretrained download.
 ATTO_BACKBONE = {'model.backbone.arch': 'convnext_atto', 'model.backbone.init_cfg': None}
@@ -52,7 +54,7 @@ FAMILIES = {
                       _write_coco, ATTO_BACKBONE, ATTO_CHANNELS, (64, 64)),
     # odd sizes as the real 1025x2049: align_corners=True paths of the decoder and resizing
     'cityscapes_r50': ('configs/kmax/kmax_r50_8xb4-60k_cityscapes-panoptic-1025x2049.py',
-                       _write_cityscapes, R18_BACKBONE, R18_CHANNELS, (33, 65)),
+                       _write_cityscapes, R18_BACKBONE, R18_STEM_CHANNELS, (33, 65)),
     'ade20k_r50': ('configs/kmax/kmax_r50_8xb8-100k_ade20k-panoptic-1281x1281.py',
                    _write_ade20k, R18_BACKBONE, R18_CHANNELS, (64, 64)),
 }
@@ -64,16 +66,19 @@ def shrink_options(data_root, backbone, channels, size):
     Args:
         data_root: fixture root (train, val and test splits).
         backbone: backbone overrides (``model.backbone.*``).
-        channels: the backbone's channels at strides 4, 8, 16 and 32.
+        channels: the backbone's channels at strides 4, 8, 16 and 32 (with the stem's
+            first for the five-stage Cityscapes decoder).
         size: padded input (H, W) of training and testing (the crop and the preprocessor size).
     """
     h, w = size
+    dec_channels = (32, 16, 16, 8, 4)[:len(channels)]
     opts = {
         **backbone,
         'model.decode_head.in_channels': channels,
-        'model.decode_head.pixel_decoder.dec_channels': (32, 16, 16, 8),
-        'model.decode_head.pixel_decoder.dec_layers': (1, 1, 1, 1),
-        'model.decode_head.transformer_decoder.in_channels': (128, 64, 64, 32),
+        'model.decode_head.pixel_decoder.dec_channels': dec_channels,
+        'model.decode_head.pixel_decoder.dec_layers': (1, ) * len(channels),
+        'model.decode_head.transformer_decoder.in_channels': (128, 64, 64,
+                                                              dec_channels[-1] * 4),
         'model.decode_head.transformer_decoder.dec_layers': (1, 1, 1),
         'model.decode_head.transformer_decoder.num_queries': 16,
         'model.decode_head.criterion.pixel_insdis_sample_k': 64,

@@ -38,11 +38,27 @@ OFFICIAL = {
     # configs/cityscapes/panoptic_segmentation/kmax_r50.yaml (not in the searchable index; the
     # values on which two forks' copies agree, README): 60k, lr 3e-4, batch 32, 1025x2049,
     # 0.5-2.0, 256 queries, drop path 0.2, thresholds 0.5/0.3, reorder mask weight 0, overlap
-    # 0.9, PIXEL_INSDIS_TEMPERATURE 0.6. Deliberately kept (README, open): the auxiliary
-    # semantic decoder, which that config switches off (USE_AUX_SEMANTIC_DECODER False).
+    # 0.9, PIXEL_INSDIS_TEMPERATURE 0.6; USE_AUX_SEMANTIC_DECODER False (CITYSCAPES_MODEL)
     'cityscapes': (19, 60000, 3e-4, 32, (1025, 2049), (0.5, 2.0), 0.2, (0.5, 0.3, 0.0, 0.9), 256,
-                   (True, 0.6)),
+                   (False, 0.6)),
 }
+# Model structure: backbone type, KMaXHead.in_channels, pixel decoder (in_index, DEC_LAYERS,
+# DEC_CHANNELS, LAYER_TYPES), TRANS_DEC.IN_CHANNELS, (AUX_SEMANTIC_TEMPERATURE,
+# AUX_SEMANTIC_SAMPLE_K). COCO/ADE20K: the yamls' l.37-49 and config.py l.44-50 defaults.
+COCO_MODEL = ('ResNet', (256, 512, 1024, 2048),
+              (None, (1, 5, 1, 1), (512, 256, 128, 64),
+               ('axial', 'axial', 'bottleneck', 'bottleneck')),
+              (2048, 1024, 512, 256), (2.0, 4096))
+# The forks' copies of configs/cityscapes/panoptic_segmentation/kmax_r50.yaml (README):
+# RESNETS.OUT_FEATURES and PIXEL_DEC.IN_FEATURES [stem, res2, res3, res4, res5] (detectron2's
+# stable stride sort feeds the stages res5, res4, res3, stem, res2), DEC_LAYERS [1, 5, 1, 1, 1],
+# DEC_CHANNELS [512, 256, 128, 64, 32], LAYER_TYPES [axial x2, bottleneck x3],
+# TRANS_DEC.IN_CHANNELS [2048, 1024, 512, 128], AUX_SEMANTIC_TEMPERATURE 1.0,
+# AUX_SEMANTIC_SAMPLE_K 0.
+CITYSCAPES_MODEL = ('ResNetWithStem', (64, 256, 512, 1024, 2048),
+                    ((4, 3, 2, 0, 1), (1, 5, 1, 1, 1), (512, 256, 128, 64, 32),
+                     ('axial', 'axial', 'bottleneck', 'bottleneck', 'bottleneck')),
+                    (2048, 1024, 512, 128), (1.0, 0))
 NAME = re.compile(r'kmax_(?P<backbone>[\w-]+)_(?P<gpus>\d+)xb(?P<batch>\d+)-\d+k_'
                   r'(?P<dataset>[a-z0-9]+)-panoptic-\d+x\d+\.py')
 
@@ -76,37 +92,46 @@ def test_recipe_matches_official(name):
     assert (pre.mean, pre.std, pre.bgr_to_rgb, pre.pad_val) == ([127.5] * 3, [127.5] * 3, True, 0)
     assert tuple(pre.size) == crop and tuple(pre.test_cfg.size) == crop
     backbone = model.backbone
+    structure = CITYSCAPES_MODEL if dataset == 'cityscapes' else COCO_MODEL
+    resnet_type, in_channels, pixel_structure, trans_in_channels, aux_sampling = structure
     if match['backbone'] == 'r50':
         # l.3-16: ResNet-50, stride in the 3x3 conv, nothing frozen (FREEZE_AT 0), SyncBN with
         # TF's eps 1e-3 / momentum 0.99 (custom_bn_build_resnet_backbone); ../R-50.pkl (l.6)
-        assert (backbone.type, backbone.depth, backbone.style) == ('ResNet', 50, 'pytorch')
+        assert (backbone.type, backbone.depth, backbone.style) == (resnet_type, 50, 'pytorch')
+        assert tuple(model.decode_head.in_channels) == in_channels
         assert backbone.norm_cfg == dict(type='SyncBN', eps=1e-3, momentum=0.01,
                                          requires_grad=True)
         assert backbone.norm_eval is False and backbone.get('frozen_stages', -1) == -1
         assert backbone.init_cfg.checkpoint == 'pretrained/kmax_r50_in1k_mmdense.pth'
     else:
-        # config.py MODEL.CONVNEXT: DROP_PATH_RATE 0.6 for ConvNeXt-L (T/S/B: README)
+        # 1 - drop_path_keep_prob of google-research/deeplab2
+        # configs/coco/kmax_deeplab/kmax_meta_convnext_{tiny,small,base,large}_os32.textproto:28
+        # (0.7/0.6/0.5/0.4); config.py MODEL.CONVNEXT.DROP_PATH_RATE 0.6 for ConvNeXt-L
         assert backbone.type == 'TimmConvNeXt' and backbone.deeplab_padding is True
-        if match['backbone'] == 'convnext-l':
-            assert backbone.drop_path_rate == 0.6
+        assert backbone.drop_path_rate == {'convnext-t': 0.3, 'convnext-s': 0.4,
+                                           'convnext-b': 0.5, 'convnext-l': 0.6}[match['backbone']]
     head = model.decode_head
     assert head.num_classes == classes
     # l.37-42 pixel decoder; config.py PIXEL_DEC.DROP_PATH_PROB 0.0
     pixel = head.pixel_decoder
-    assert (pixel.dec_layers, pixel.dec_channels, pixel.layer_types, pixel.drop_path_rate) == \
-        ((1, 5, 1, 1), (512, 256, 128, 64), ('axial', 'axial', 'bottleneck', 'bottleneck'), 0.0)
+    assert (pixel.get('in_index'), pixel.dec_layers, pixel.dec_channels, pixel.layer_types) == \
+        pixel_structure
+    assert pixel.drop_path_rate == 0.0
     # l.44-49 transformer decoder
     trans = head.transformer_decoder
     assert (trans.dec_layers, trans.num_queries, trans.in_channels) == \
-        ((2, 2, 2), queries, (2048, 1024, 512, 256))
+        ((2, 2, 2), queries, trans_in_channels)
     assert trans.drop_path_rate == drop_path
-    # l.28-35 loss weights; config.py l.44-50 aux decoder, temperatures, sample sizes, void masking
-    assert head.get('aux_semantic_head', True) is aux[0]
+    # l.28-35 loss weights; config.py l.44-50 aux decoder, temperatures, sample sizes, void
+    # masking. AUX_SEMANTIC_WEIGHT 1.0 everywhere: the auxiliary head is always built.
+    assert head.get('aux_semantic_head', True) is True
+    assert head.get('aux_semantic_decoder', True) is aux[0]
     assert head.criterion == dict(
         type='KMaXCriterion', class_weight=3.0, dice_weight=3.0, mask_weight=0.3,
         insdis_weight=1.0, aux_semantic_weight=1.0, no_object_weight=1e-5,
         share_final_matching=True, pixel_insdis_temperature=aux[1], pixel_insdis_sample_k=4096,
-        aux_semantic_temperature=2.0, aux_semantic_sample_k=4096, masking_void_pixel=True)
+        aux_semantic_temperature=aux_sampling[0], aux_semantic_sample_k=aux_sampling[1],
+        masking_void_pixel=True)
     # l.51-60 panoptic inference
     test_cfg = model.test_cfg
     assert (test_cfg.class_threshold_thing, test_cfg.class_threshold_stuff,
@@ -134,7 +159,8 @@ def test_recipe_matches_official(name):
     gpus, batch = int(match['gpus']), int(match['batch'])
     assert cfg.train_dataloader.batch_size == batch and gpus * batch == total_batch
     assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=total_batch)
-    assert not [h for h in cfg.get('custom_hooks', []) if 'EMA' in h['type']]  # no EMA
+    # no EMA (the reliability hooks of default_runtime.py are not part of the recipe)
+    assert not any('EMA' in hook['type'] for hook in cfg.get('custom_hooks', []))
 
     # panoptic_kmaxdeeplab_dataset_mapper.py build_transform_gen: ResizeScale(MIN/MAX_SCALE)
     # of IMAGE_SIZE, ColorAugSSDTransform, RandomCrop(IMAGE_SIZE), RandomFlip(0.5); the

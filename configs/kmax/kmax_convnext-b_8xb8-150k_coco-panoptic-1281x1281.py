@@ -4,6 +4,8 @@ pretrained = 'pretrained/convnext_base_22k_mmdense.pth'
 model = dict(
     backbone=dict(
         arch='base',
+        # drop_path_keep_prob 0.5: deeplab2 configs/coco/kmax_deeplab/
+        # kmax_meta_convnext_base_os32.textproto:28
         drop_path_rate=0.5,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     decode_head=dict(in_channels=(128, 256, 512, 1024)))

@@ -4,6 +4,8 @@ pretrained = 'pretrained/convnext_small_22k_mmdense.pth'
 model = dict(
     backbone=dict(
         arch='small',
+        # drop_path_keep_prob 0.6: deeplab2 configs/coco/kmax_deeplab/
+        # kmax_meta_convnext_small_os32.textproto:28
         drop_path_rate=0.4,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     decode_head=dict(in_channels=(96, 192, 384, 768)))

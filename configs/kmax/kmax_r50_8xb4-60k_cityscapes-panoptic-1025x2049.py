@@ -8,16 +8,35 @@ _base_ = [
 crop_size = (1025, 2049)
 max_iters = 60000
 # The official configs/cityscapes/panoptic_segmentation/kmax_r50.yaml is not in this project's
-# searchable index; two forks carry copies that agree on the values below (README "Recipe vs
-# official"): pixel instance discrimination temperature 0.6 and its panoptic inference
-# thresholds. Its model differs from mmdense's (README, open): no auxiliary semantic decoder
-# (USE_AUX_SEMANTIC_DECODER: False) and a fifth pixel-decoder stage on the ResNet stem.
+# searchable index; two forks carry copies (README "Recipe vs official"). Where they agree,
+# mmdense follows them: pixel instance discrimination temperature 0.6, the panoptic inference
+# thresholds and the model below. The model differs from COCO's in three places:
+# - OUT_FEATURES / PIXEL_DEC.IN_FEATURES [stem, res2, res3, res4, res5]: the ResNet stem (64
+#   channels, stride 4 after the max pool) is a fifth pixel-decoder input. detectron2 orders
+#   the inputs by stride with a stable sort, so the stages read res5, res4, res3, stem, res2
+#   (in_index below; backbone outputs are stem, res2, ..., res5), DEC_LAYERS [1, 5, 1, 1, 1],
+#   DEC_CHANNELS [512, 256, 128, 64, 32], and the final feature has 32 x 4 = 128 channels
+#   (TRANS_DEC.IN_CHANNELS [2048, 1024, 512, 128]). Masks stay at stride 4.
+# - USE_AUX_SEMANTIC_DECODER False with AUX_SEMANTIC_WEIGHT 1.0: the auxiliary semantic loss
+#   stays, on a light head over res5 (5x5 depthwise, 1x1 to 256, 1x1 to 19 classes) instead of
+#   the Panoptic-DeepLab decoder; AUX_SEMANTIC_SAMPLE_K 0 (every pixel),
+#   AUX_SEMANTIC_TEMPERATURE 1.0 (unused when every pixel is taken).
+# - NUM_OBJECT_QUERIES 256.
 model = dict(
     data_preprocessor=dict(size=crop_size, test_cfg=dict(size=crop_size)),
+    backbone=dict(type='ResNetWithStem'),
     decode_head=dict(
         num_classes=19,
-        transformer_decoder=dict(num_queries=256),
-        criterion=dict(pixel_insdis_temperature=0.6)),
+        in_channels=(64, 256, 512, 1024, 2048),
+        pixel_decoder=dict(
+            in_index=(4, 3, 2, 0, 1),
+            dec_layers=(1, 5, 1, 1, 1),
+            dec_channels=(512, 256, 128, 64, 32),
+            layer_types=('axial', 'axial', 'bottleneck', 'bottleneck', 'bottleneck')),
+        transformer_decoder=dict(in_channels=(2048, 1024, 512, 128), num_queries=256),
+        aux_semantic_decoder=False,
+        criterion=dict(pixel_insdis_temperature=0.6, aux_semantic_sample_k=0,
+                       aux_semantic_temperature=1.0)),
     # person ... bicycle are things; the semantic output is evaluated (mIoU) too
     test_cfg=dict(thing_class_ids=list(range(11, 19)), semantic_on=True,
                   class_threshold_thing=0.5, class_threshold_stuff=0.3,

@@ -82,3 +82,30 @@ class KMaXAuxSemanticHead(nn.Module):
         x = F.interpolate(x, size=spatial_size(os4), mode='bilinear', align_corners=align_corners)
         x = self.os4_fuse_pw(self.os4_fuse_dw(torch.cat([x, os4], dim=1)))
         return self.cls_conv(self.head_pw(self.head_dw(x)))
+
+
+class KMaXAuxSemanticLightHead(nn.Sequential):
+    """Semantic logits at stride 32 from the last backbone feature alone.
+
+    The official transformer decoder builds this instead of :class:`KMaXAuxSemanticHead` when
+    ``USE_AUX_SEMANTIC_DECODER`` is False (bytedance/kmax-deeplab
+    kmax_deeplab/modeling/transformer_decoder/kmax_transformer_decoder.py, kMaXTransformerDecoder
+    ``__init__``): a 5x5 depthwise conv, a 1x1 conv to 256 and a 1x1 classifier with bias, with
+    ``num_classes`` outputs (no void channel). Children are numbered as there, so the official
+    ``_auxiliary_semantic_predictor.{0,1,2}`` keys map one to one.
+
+    Args:
+        in_channels: channels of the last backbone feature (2048 for ResNet-50).
+        num_classes: output classes.
+        norm_cfg: norm config.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int,
+                 norm_cfg: dict = KMAX_NORM_CFG) -> None:
+        act = dict(type='GELU')
+        super().__init__(
+            ConvNormAct(in_channels, in_channels, 5, padding=2, groups=in_channels,
+                        norm_cfg=norm_cfg, act_cfg=act, conv_init='xavier_uniform'),
+            ConvNormAct(in_channels, 256, 1, norm_cfg=norm_cfg, act_cfg=act),
+            ConvNormAct(256, num_classes, 1, bias=True, norm_cfg=None))
+        trunc_normal_tf_(self[2].conv.weight, std=0.01)

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from mmdense.registry import MODELS
 
-from .aux_semantic_head import KMaXAuxSemanticHead
+from .aux_semantic_head import KMaXAuxSemanticHead, KMaXAuxSemanticLightHead
 from .layers import KMAX_NORM_CFG
 
 
@@ -18,13 +18,20 @@ class KMaXHead(BaseModule):
     """kMaX-DeepLab decode head.
 
     Args:
-        in_channels: backbone channels at strides 4, 8, 16 and 32.
+        in_channels: backbone channels in backbone order: strides 4, 8, 16 and 32, or with the
+            ResNet stem (stride 4) first for the five-stage Cityscapes decoder. The auxiliary
+            semantic head reads the last four.
         num_classes: thing + stuff classes (a void class is added to the predictions).
         pixel_decoder: config of the pixel decoder (``in_channels`` and ``norm_cfg`` filled in;
             default ``KMaXPixelDecoder`` with the paper's settings).
         transformer_decoder: config of the transformer decoder (``num_classes`` and
             ``norm_cfg`` filled in; default ``KMaXTransformerDecoder``).
-        aux_semantic_head: whether to build the train-only auxiliary semantic head.
+        aux_semantic_head: whether to build the train-only auxiliary semantic head
+            (official ``AUX_SEMANTIC_WEIGHT > 0``).
+        aux_semantic_decoder: official ``USE_AUX_SEMANTIC_DECODER``: True for the
+            Panoptic-DeepLab decoder over strides 32, 8 and 4 (:class:`KMaXAuxSemanticHead`,
+            ``num_classes + 1`` outputs), False for a light head on the last feature
+            (:class:`KMaXAuxSemanticLightHead`, ``num_classes`` outputs at stride 32).
         criterion: config of the loss (``num_classes`` filled in; default ``KMaXCriterion``).
         gt_stride: stride at which the ground truth is subsampled for the losses (the mask
             predictions are at stride 4).
@@ -38,6 +45,7 @@ class KMaXHead(BaseModule):
                  pixel_decoder: dict | None = None,
                  transformer_decoder: dict | None = None,
                  aux_semantic_head: bool = True,
+                 aux_semantic_decoder: bool = True,
                  criterion: dict | None = None,
                  gt_stride: int = 4,
                  norm_cfg: dict = KMAX_NORM_CFG,
@@ -55,8 +63,12 @@ class KMaXHead(BaseModule):
         transformer_decoder.setdefault('norm_cfg', norm_cfg)
         self.transformer_decoder = MODELS.build(transformer_decoder)
         self.aux_semantic_head = None
-        if aux_semantic_head:
-            self.aux_semantic_head = KMaXAuxSemanticHead(in_channels, num_classes + 1, norm_cfg)
+        if aux_semantic_head and aux_semantic_decoder:
+            self.aux_semantic_head = KMaXAuxSemanticHead(in_channels[-4:], num_classes + 1,
+                                                         norm_cfg)
+        elif aux_semantic_head:
+            self.aux_semantic_head = KMaXAuxSemanticLightHead(in_channels[-1], num_classes,
+                                                              norm_cfg)
         criterion = copy.deepcopy(criterion or dict(type='KMaXCriterion'))
         criterion.setdefault('num_classes', num_classes)
         if not aux_semantic_head:
@@ -68,7 +80,7 @@ class KMaXHead(BaseModule):
         """Predict.
 
         Args:
-            feats: backbone features at strides 4, 8, 16 and 32.
+            feats: backbone features (see ``in_channels``).
 
         Returns:
             tuple: the per-layer predictions followed by the final one (see
@@ -80,7 +92,10 @@ class KMaXHead(BaseModule):
         predictions = self.transformer_decoder(decoded[:num_attended], decoded[-1])
         aux_semantic = None
         if self.training and self.aux_semantic_head is not None:
-            aux_semantic = self.aux_semantic_head(feats)
+            aux_feats = feats[-4:]
+            if isinstance(self.aux_semantic_head, KMaXAuxSemanticLightHead):
+                aux_feats = feats[-1]
+            aux_semantic = self.aux_semantic_head(aux_feats)
         return predictions, aux_semantic
 
     def loss(self, feats: Sequence[Tensor], batch_data_samples: list) -> dict[str, Tensor]:

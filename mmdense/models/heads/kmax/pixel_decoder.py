@@ -248,14 +248,23 @@ class KMaXPixelDecoder(BaseModule):
     channels-first LayerNorm. Each stage runs a group of blocks and its output is fused (upsample
     + add) with the next finer backbone feature.
 
+    ``in_index`` picks which backbone feature feeds each stage. The official Cityscapes model
+    (``IN_FEATURES: [stem, res2, res3, res4, res5]``) has five stages: detectron2 sorts the
+    features by stride with a stable sort, so the stride-4 ``stem`` (64 channels, after the max
+    pool) comes before ``res2`` and the last two stages both run at stride 4:
+    ``in_index=(4, 3, 2, 0, 1)`` for backbone outputs ``(stem, res2, res3, res4, res5)``.
+
     Args:
-        in_channels: backbone channels from stride 4 to stride 32 (e.g. 256, 512, 1024, 2048).
+        in_channels: backbone channels in backbone order, finest first (e.g. 256, 512, 1024,
+            2048).
         dec_layers: blocks per stage, coarsest first.
         dec_channels: base width per stage, coarsest first; a stage outputs 4x that.
         layer_types: ``'axial'`` or ``'bottleneck'`` per stage, coarsest first.
         num_heads: axial-attention heads.
         drop_path_rate: stochastic depth of every block.
         norm_cfg: norm config.
+        in_index: index into the backbone features of each stage's input, coarsest stage
+            first; None for the backbone order reversed.
         init_cfg: mmengine init config (the constructor already applies the official init).
     """
 
@@ -267,6 +276,7 @@ class KMaXPixelDecoder(BaseModule):
                  num_heads: int = 8,
                  drop_path_rate: float = 0.0,
                  norm_cfg: dict = KMAX_NORM_CFG,
+                 in_index: Sequence[int] | None = None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
         num_stages = len(in_channels)
@@ -274,7 +284,13 @@ class KMaXPixelDecoder(BaseModule):
             raise ValueError('in_channels, dec_layers, dec_channels and layer_types must have '
                              f'the same length, got {len(in_channels)}, {len(dec_layers)}, '
                              f'{len(dec_channels)} and {len(layer_types)}')
-        coarse_first = list(in_channels)[::-1]
+        if in_index is None:
+            in_index = range(num_stages - 1, -1, -1)
+        self.in_index = [int(i) for i in in_index]
+        if sorted(self.in_index) != list(range(num_stages)):
+            raise ValueError(f'in_index must order all {num_stages} backbone features, '
+                             f'got {tuple(in_index)}')
+        coarse_first = [in_channels[i] for i in self.in_index]
         self.num_stages = num_stages
         self.out_channels = [c * 4 for c in dec_channels]
         self.in_norms = nn.ModuleList()
@@ -302,15 +318,15 @@ class KMaXPixelDecoder(BaseModule):
         """Decode backbone features.
 
         Args:
-            feats: backbone features from stride 4 to stride 32.
+            feats: backbone features in backbone order (e.g. stride 4 to stride 32).
 
         Returns:
             list[Tensor]: the decoder outputs coarsest first (stride 32, 16, 8, 4 for four
-            stages).
+            stages; 32, 16, 8, 4, 4 for the five-stage Cityscapes decoder).
         """
         if len(feats) != self.num_stages:
             raise ValueError(f'expected {self.num_stages} backbone features, got {len(feats)}')
-        coarse_first = list(feats)[::-1]
+        coarse_first = [feats[i] for i in self.in_index]
         outs = []
         x = self.in_norms[0](coarse_first[0])
         for i in range(self.num_stages):
