@@ -167,3 +167,75 @@ def test_amp_train_step_on_cuda(family):
     grads = [p.grad for p in params if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
     assert any(not torch.equal(b, p) for b, p in zip(before, params))
+
+
+GPU_CHECK = 'tools/analysis_tools/gpu_check.sh'
+
+
+def _gpu_check(*args, env=None):
+    import os
+    import subprocess
+
+    from tests.helpers.seg_fixture import REPO
+    return subprocess.run(['bash', GPU_CHECK, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_gpu_check_parses_and_lists_its_steps():
+    import os.path as osp
+    import re
+
+    from tests.helpers.seg_fixture import REPO
+    assert _gpu_check('-n').returncode != 0  # not an option of the script
+    proc = _gpu_check('--dry-run', '--out', 'work_dirs/x')
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith('cuda-tests') and '-m cuda' in lines[0]
+    assert lines[1].startswith('amp-train')
+    benches = {m.group(1): m.group(2) for m in
+               (re.search(r'^bench-(\S+) .*?(configs/\S+\.py) --shape (.*)$', ln)
+                for ln in lines) if m}
+    assert set(benches) == {'demt_hrnet18', 'demt_swin-t', 'upernet_mpvit-s', 'upernet_dat-t',
+                            'kmax_r50'}
+    for cfg in benches.values():
+        assert osp.isfile(osp.join(REPO, cfg)), cfg
+    assert '--shape 448 576 --batch-size 8' in proc.stdout
+    assert '--shape 1281 1281 --batch-size 4' in proc.stdout
+    # Every step has a time limit; together they stay under 8 minutes.
+    limits = [int(x) for x in re.findall(r'\(<= (\d+)s\)', proc.stdout)]
+    assert len(limits) == 7 and sum(limits) < 480
+    assert 'work_dirs/x/summary.md' in proc.stdout
+
+
+def test_gpu_check_bash_syntax():
+    import subprocess
+
+    from tests.helpers.seg_fixture import REPO
+    assert subprocess.run(['bash', '-n', GPU_CHECK], cwd=REPO).returncode == 0
+
+
+def test_gpu_check_without_cuda_fails_clearly():
+    import sys
+    if torch.cuda.is_available():
+        pytest.skip('a GPU is present')
+    import os.path as osp
+    venv = osp.dirname(osp.dirname(sys.executable))
+    proc = _gpu_check(env={'MMDENSE_VENV': venv})
+    assert proc.returncode == 2
+    assert 'no CUDA device visible' in proc.stderr
+    proc = _gpu_check(env={'MMDENSE_VENV': '/nonexistent-venv'})
+    assert proc.returncode == 2
+    assert "run 'bash tools/run.sh install' first" in proc.stderr
+
+
+def test_summary_table():
+    from mmdense.utils.perf import summary_table
+    ok = dict(shape=[448, 576], batch_size=8, inference_fps=120.04, inference_mfu=0.2512,
+              train_step_fps=40.0, train_step_mfu=0.4, train_step_peak_mem_mib=20 * 1024)
+    table = summary_table({'demt_swin-t': ok, 'kmax_r50': None,
+                           'no_flops': dict(shape=[8, 8], batch_size=1)}, 'NVIDIA H100 PCIe')
+    lines = table.splitlines()
+    assert lines[0] == 'GPU: NVIDIA H100 PCIe'
+    assert lines[4] == '| demt_swin-t | 448x576 | 8 | 120.0 | 25.1% | 40.0 | 40.0% | 20.0 |'
+    assert lines[5].startswith('| kmax_r50 | failed |')
+    assert lines[6] == '| no_flops | 8x8 | 1 | n/a | n/a | n/a | n/a | n/a |'

@@ -76,3 +76,33 @@ def mfu(flops_per_step: float, step_time_s: float, peak_tflops: float) -> float:
         raise ValueError(f'step time and peak must be positive, got {step_time_s} s and '
                          f'{peak_tflops} TFLOP/s')
     return flops_per_step / step_time_s / (peak_tflops * 1e12)
+
+
+def summary_table(results: dict[str, dict], device_name: str) -> str:
+    """Markdown table of benchmark results (``tools/analysis_tools/benchmark.py --json``).
+
+    Args:
+        results: Benchmark name -> the JSON the benchmark wrote (None for a failed run).
+        device_name: The GPU, named in the table's first line.
+
+    Returns:
+        str: The table, one row per benchmark; missing figures read ``n/a``.
+    """
+
+    def fmt(r, key, spec, scale=1.0):
+        value = r.get(key)
+        return 'n/a' if value is None else format(value * scale, spec)
+
+    lines = [f'GPU: {device_name}', '',
+             '| model | input | batch | infer img/s | infer MFU | train img/s | train MFU '
+             '| train peak mem (GiB) |', '|---|---|---|---|---|---|---|---|']
+    for name, r in results.items():
+        if not r:
+            lines.append(f'| {name} | failed | | | | | | |')
+            continue
+        lines.append(
+            f'| {name} | {r["shape"][0]}x{r["shape"][1]} | {r["batch_size"]} '
+            f'| {fmt(r, "inference_fps", ".1f")} | {fmt(r, "inference_mfu", ".1%")} '
+            f'| {fmt(r, "train_step_fps", ".1f")} | {fmt(r, "train_step_mfu", ".1%")} '
+            f'| {fmt(r, "train_step_peak_mem_mib", ".1f", 1 / 1024)} |')
+    return '\n'.join(lines) + '\n'
