@@ -1,6 +1,6 @@
 """Train a model from a config.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--tensorboard]
                                  [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
 
 Works for mmdense-scope configs (``default_scope='mmdense'``) and mmpose-scope ones alike.
@@ -27,6 +27,9 @@ def parse_args():
         '--amp', action='store_true', default=False,
         help='enable automatic mixed precision training')
     parser.add_argument(
+        '--tensorboard', action='store_true',
+        help='also write the scalars as TensorBoard events (needs the tensorboard extra)')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config entries, e.g. train_cfg.max_iters=100; every key must exist '
              'in the config')
@@ -39,6 +42,22 @@ def parse_args():
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def add_tensorboard_backend(cfg):
+    """Add mmengine's TensorboardVisBackend to the visualizer (events in <run>/vis_data)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError as e:
+        from mmdense.utils.cli import UserInputError
+        raise UserInputError("--tensorboard needs the tensorboard package: pip install -e "
+                             "'.[tensorboard]'") from e
+    visualizer = cfg.get('visualizer') or dict(type='Visualizer', name='visualizer')
+    backends = list(visualizer.get('vis_backends') or [dict(type='LocalVisBackend')])
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+    visualizer['vis_backends'] = backends
+    cfg.visualizer = visualizer
 
 
 def build_cfg(args):
@@ -59,6 +78,9 @@ def build_cfg(args):
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.tensorboard:
+        add_tensorboard_backend(cfg)
 
     if args.resume == 'auto':
         cfg.resume = True
