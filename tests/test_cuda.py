@@ -111,6 +111,19 @@ def test_attention_uses_fused_kernels_on_cuda(monkeypatch, family):
     assert torch.isfinite(loss)
 
 
+@pytest.mark.parametrize('impl', ['sample', 'torchvision'])
+def test_demt_deformable_sampling_channels_last(impl):
+    """benchmark.py --channels-last: the mixer takes channels-last maps, with equal outputs."""
+    from mmdense.models.utils.demt_deform import ChannelDeformConv2d
+    torch.manual_seed(0)
+    conv = ChannelDeformConv2d(8, 16, impl=impl)
+    x = torch.randn(2, 8, 12, 10)
+    ref = conv(x)
+    out = conv.to(memory_format=torch.channels_last)(x.contiguous(
+        memory_format=torch.channels_last))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize('impl', ['sample', 'torchvision'])
 def test_demt_deformable_sampling_cuda_matches_cpu(impl):
