@@ -43,7 +43,8 @@ wheel_cache_key() {
 # Path of nvcc ($CUDA_HOME/bin first, then PATH, then /usr/local/cuda), or nothing.
 find_nvcc() {
   local c
-  for c in "${CUDA_HOME:+$CUDA_HOME/bin/nvcc}" "$(command -v nvcc || true)" /usr/local/cuda/bin/nvcc; do
+  for c in "${CUDA_HOME:+$CUDA_HOME/bin/nvcc}" "$(command -v nvcc || true)" \
+      /usr/local/cuda/bin/nvcc; do
     if [ -n "$c" ] && [ -x "$c" ]; then echo "$c"; return 0; fi
   done
 }
@@ -105,7 +106,8 @@ WHEELS="$CACHE/wheels/$wheel_key"
 mkdir -p "$WHEELS"
 MMCV_CUDA_ENV=()
 if [ "$wheel_key" != "$pyver-torch$TORCH_VERSION" ]; then
-  # mmcv's setup.py compiles the CUDA ops only with FORCE_CUDA=1 when no GPU is visible.
+  # mmcv's setup.py compiles the CUDA ops only with FORCE_CUDA=1 when no GPU is visible;
+  # TORCH_CUDA_ARCH_LIST (e.g. "8.0;9.0"), if set, limits the architectures compiled.
   MMCV_CUDA_ENV=(FORCE_CUDA=1 CUDA_HOME="$(dirname "$(dirname "$NVCC")")")
   log "mmcv with CUDA ops ($NVCC, torch CUDA $torch_cuda); wheels in $WHEELS"
 else
@@ -131,7 +133,8 @@ build_wheel() {
     src=$(find "$work" -mindepth 1 -maxdepth 1 -type d | head -n 1)
     "$patch" "$src"
     (cd "$src" && env MAX_JOBS="${MAX_JOBS:-2}" CFLAGS=-g0 MMCV_WITH_OPS=1 \
-      ${MMCV_CUDA_ENV[@]+"${MMCV_CUDA_ENV[@]}"} "$PY" -m pip wheel -q --no-build-isolation --no-deps -w "$work/out" .)
+      ${MMCV_CUDA_ENV[@]+"${MMCV_CUDA_ENV[@]}"} \
+      "$PY" -m pip wheel -q --no-build-isolation --no-deps -w "$work/out" .)
   else
     "$PY" -m pip wheel -q --no-build-isolation --no-deps -w "$work/out" "$work"/*.tar.gz
   fi
