@@ -1,6 +1,7 @@
 """Train a model from a config.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT|auto]] [--amp] [--auto-scale-lr]
+                                 [--tensorboard] [--unsafe-load]
                                  [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
 
 Works for mmdense-scope configs (``default_scope='mmdense'``) and mmpose-scope ones alike.
@@ -39,6 +40,9 @@ def parse_args():
         '--auto-scale-lr', action='store_true', default=False,
         help="scale the learning rate linearly to the actual total batch (GPUs x batch_size) "
              "against the config's auto_scale_lr.base_batch_size")
+    parser.add_argument(
+        '--tensorboard', action='store_true',
+        help='also write the scalars as TensorBoard events (needs the tensorboard extra)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config entries, e.g. train_cfg.max_iters=100; every key must exist '
@@ -89,6 +93,22 @@ def resolve_resume(cfg, resume):
     cfg.load_from = ckpt
 
 
+def add_tensorboard_backend(cfg):
+    """Add mmengine's TensorboardVisBackend to the visualizer (events in <run>/vis_data)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError as e:
+        from mmdense.utils.cli import UserInputError
+        raise UserInputError("--tensorboard needs the tensorboard package: pip install -e "
+                             "'.[tensorboard]'") from e
+    visualizer = cfg.get('visualizer') or dict(type='Visualizer', name='visualizer')
+    backends = list(visualizer.get('vis_backends') or [dict(type='LocalVisBackend')])
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+    visualizer['vis_backends'] = backends
+    cfg.visualizer = visualizer
+
+
 def build_cfg(args):
     from mmdense.utils.cli import (
         check_data_roots,
@@ -112,6 +132,9 @@ def build_cfg(args):
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.tensorboard:
+        add_tensorboard_backend(cfg)
 
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):

@@ -2,7 +2,8 @@
 
     python tools/analysis_tools/benchmark.py CONFIG [CHECKPOINT] [--shape H W]
         [--batch-size 2] [--threads 2] [--repeat 3] [--warmup 1] [--device cpu|cuda]
-        [--mode both|inference|train] [--amp]
+        [--mode both|inference|train] [--amp] [--amp-dtype bf16|fp16]
+        [--channels-last] [--compile] [--peak-tflops T] [--no-flops]
 
 Inputs are random images of the given shape. Inference is the network forward without
 gradients (``mode='tensor'``: backbone + neck + heads, no post-processing). A train step is the
@@ -12,6 +13,15 @@ figure is the median of ``--repeat`` timed runs after ``--warmup`` untimed ones.
 code's numbers in the method READMEs were measured in the same way. Like tools/train.py and
 tools/test.py, it first calls ``mmdense.utils.tune_cpu_allocator`` (glibc keeps freed activation
 pages); ``--no-tune-allocator`` measures with the malloc defaults.
+
+Reported: time per step, throughput (images/s), on CUDA the peak allocated memory
+(``torch.cuda.max_memory_allocated``) and the model FLOPs utilisation (MFU): the forward FLOPs
+counted by mmengine at batch 1 (as tools/analysis_tools/get_flops.py), converted to hardware
+FLOPs per step as :mod:`mmdense.utils.perf` states (multiply-add = 2 FLOPs; train step = 3
+forwards), over the measured step time and the device's dense bf16 peak (``--peak-tflops``, or
+looked up from the device name for A100/H100/H200). ``--amp`` autocasts to ``--amp-dtype``
+(bf16 by default; fp16 adds a gradient scaler to the train step). ``--compile`` times
+``torch.compile``d forwards (compilation happens in the warm-up runs).
 """
 import argparse
 import json
@@ -35,7 +45,16 @@ def parse_args():
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--mode', choices=['both', 'inference', 'train'], default='both')
-    parser.add_argument('--amp', action='store_true', help='autocast (bf16 on CPU, fp16 GPU)')
+    parser.add_argument('--amp', action='store_true', help='autocast to --amp-dtype')
+    parser.add_argument('--amp-dtype', choices=['bf16', 'fp16'], default='bf16',
+                        help='autocast dtype (default bf16; fp16 trains with a grad scaler)')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='model and inputs in channels-last memory format')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the model')
+    parser.add_argument('--peak-tflops', type=float, default=None,
+                        help='device dense bf16 peak for the MFU (default: looked up on CUDA)')
+    parser.add_argument('--no-flops', action='store_true',
+                        help='skip the FLOP count (and so the MFU)')
     parser.add_argument('--json', help='also write the results to this JSON file')
     parser.add_argument('--no-tune-allocator', action='store_true',
                         help='keep glibc malloc defaults (see mmdense.utils.tune_cpu_allocator)')
@@ -61,6 +80,33 @@ def time_it(fn, device, warmup, repeat):
     return statistics.median(times), times
 
 
+def count_forward_flops(model, shape, device):
+    """Forward FLOPs (multiply-add = 1) of one image, counted by mmengine; None on failure."""
+    from mmengine.analysis import get_model_complexity_info
+
+    from mmdense.utils.model_inputs import tensor_forward
+
+    class TensorForward(torch.nn.Module):
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return tensor_forward(self.inner, x)
+
+    model.eval()
+    inputs = torch.zeros(1, 3, *shape, device=device)
+    try:
+        with torch.no_grad():
+            info = get_model_complexity_info(
+                TensorForward(model), inputs=(inputs, ), show_table=False, show_arch=False)
+    except Exception as e:  # the count is optional: report why it is missing
+        print(f'warning: FLOP count failed ({type(e).__name__}: {e}); no MFU', file=sys.stderr)
+        return None
+    return float(info['flops'])
+
+
 def main():
     args = parse_args()
     from mmengine.registry import MODELS, DefaultScope
@@ -70,7 +116,12 @@ def main():
     from mmdense.utils import register_all_modules, tune_cpu_allocator
     from mmdense.utils.cli import UserInputError, load_config
     from mmdense.utils.model_inputs import sum_outputs, tensor_forward
+    from mmdense.utils.perf import lookup_peak_tflops, mfu, step_flops
 
+    device_type = 'cuda' if args.device.startswith('cuda') else 'cpu'
+    if device_type == 'cuda' and not torch.cuda.is_available():
+        print(f'error: --device {args.device} but CUDA is not available', file=sys.stderr)
+        sys.exit(2)
     # As tools/train.py and tools/test.py do; --no-tune-allocator measures without it.
     allocator_tuned = not args.no_tune_allocator and tune_cpu_allocator()
     if args.threads:
@@ -94,45 +145,74 @@ def main():
     if args.checkpoint:
         load_checkpoint(model, args.checkpoint, map_location='cpu')
     model.to(args.device)
+    results = dict(config=args.config, shape=[h, w], batch_size=args.batch_size,
+                   threads=torch.get_num_threads(), device=args.device, amp=args.amp,
+                   amp_dtype=args.amp_dtype if args.amp else None,
+                   channels_last=args.channels_last, compile=args.compile,
+                   allocator_tuned=allocator_tuned)
+    peak = args.peak_tflops
+    if device_type == 'cuda':
+        results['device_name'] = torch.cuda.get_device_name(args.device)
+        if peak is None:
+            peak = lookup_peak_tflops(results['device_name'])
+    results['peak_tflops'] = peak
+    fwd_flops = None if args.no_flops else count_forward_flops(model, (h, w), args.device)
+    results['forward_flops_per_image'] = fwd_flops
+
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
     inputs = torch.randn(args.batch_size, 3, h, w, device=args.device)
-    amp_dtype = torch.bfloat16 if args.device == 'cpu' else torch.float16
-    device_type = 'cuda' if args.device.startswith('cuda') else 'cpu'
+    inputs = inputs.contiguous(memory_format=memory_format)
+    net = torch.compile(model) if args.compile else model
+    amp_dtype = torch.bfloat16 if args.amp_dtype == 'bf16' else torch.float16
 
     def autocast():
         return torch.autocast(device_type, dtype=amp_dtype, enabled=args.amp)
 
-    results = dict(config=args.config, shape=[h, w], batch_size=args.batch_size,
-                   threads=torch.get_num_threads(), device=args.device, amp=args.amp,
-                   allocator_tuned=allocator_tuned)
+    def measure(prefix, fn, train):
+        if device_type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(args.device)
+        med, times = time_it(fn, args.device, args.warmup, args.repeat)
+        results[f'{prefix}_ms'] = med * 1000
+        results[f'{prefix}_times_ms'] = [t * 1000 for t in times]
+        results[f'{prefix}_fps'] = args.batch_size / med
+        if device_type == 'cuda':
+            results[f'{prefix}_peak_mem_mib'] = torch.cuda.max_memory_allocated(
+                args.device) / 2**20
+        if fwd_flops is not None and peak:
+            flops = step_flops(fwd_flops, args.batch_size, train)
+            results[f'{prefix}_tflops'] = flops / med / 1e12
+            results[f'{prefix}_mfu'] = mfu(flops, med, peak)
+
     if args.mode in ('both', 'inference'):
         model.eval()
 
         def infer():
             with torch.no_grad(), autocast():
-                tensor_forward(model, inputs)
+                tensor_forward(net, inputs)
 
-        med, times = time_it(infer, args.device, args.warmup, args.repeat)
-        results['inference_ms'] = med * 1000
-        results['inference_fps'] = args.batch_size / med
-        results['inference_times_ms'] = [t * 1000 for t in times]
+        measure('inference', infer, train=False)
     if args.mode in ('both', 'train'):
         model.train()
         optimizer = torch.optim.SGD(
             [p for p in model.parameters() if p.requires_grad], lr=1e-6, momentum=0.9)
+        scaler = torch.amp.GradScaler(device_type, enabled=args.amp and
+                                      args.amp_dtype == 'fp16' and device_type == 'cuda')
 
         def step():
             optimizer.zero_grad(set_to_none=True)
             with autocast():
-                loss = sum_outputs(tensor_forward(model, inputs))
-            loss.backward()
-            optimizer.step()
+                loss = sum_outputs(tensor_forward(net, inputs))
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
 
-        med, times = time_it(step, args.device, args.warmup, args.repeat)
-        results['train_step_ms'] = med * 1000
-        results['train_times_ms'] = [t * 1000 for t in times]
-    for key in ('inference_ms', 'inference_fps', 'train_step_ms'):
+        measure('train_step', step, train=True)
+    for key in ('inference_ms', 'inference_fps', 'inference_mfu', 'inference_peak_mem_mib',
+                'train_step_ms', 'train_step_fps', 'train_step_mfu', 'train_step_peak_mem_mib'):
         if key in results:
-            print(f'{key}: {results[key]:.1f}')
+            value = results[key]
+            print(f'{key}: {value:.1%}' if key.endswith('mfu') else f'{key}: {value:.1f}')
     print(json.dumps(results))
     if args.json:
         with open(args.json, 'w') as f:

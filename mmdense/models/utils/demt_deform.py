@@ -155,7 +155,8 @@ class ChannelDeformConv2d(nn.Module):
             proj = self.offset_proj
             offset_xy = F.conv2d(coords.contiguous(), proj.weight[swap], proj.bias[swap],
                                  padding=1, groups=2)
-            sampled = _sample_xy(x, offset_xy.view(b * c, 2, h, w))
+            # reshape: a channels-last offset (--channels-last) cannot be viewed per channel.
+            sampled = _sample_xy(x, offset_xy.reshape(b * c, 2, h, w))
         return conv1x1(sampled, self.weight, self.bias)
 
     def extra_repr(self) -> str:
