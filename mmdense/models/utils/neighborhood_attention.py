@@ -43,7 +43,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 
 
 def window_starts(length: int, kernel_size: int,
@@ -206,10 +205,11 @@ class NeighborhoodAttention2d(BaseModule):
         self.scale = self.head_dims**-0.5
         self.kernel_size = kernel_size
         self.attn_drop_rate = attn_drop_rate
-        # Creation order (qkv, rpb, proj) is the official one.
+        # Creation order (qkv, rpb, proj) and torch's truncated normal are the official ones,
+        # so a seeded build draws the official initial weights.
         self.qkv = nn.Linear(embed_dims, 3 * embed_dims)
         self.rpb = nn.Parameter(torch.zeros(num_heads, 2 * kernel_size - 1, 2 * kernel_size - 1))
-        trunc_normal_(self.rpb, std=.02, mean=0., a=-2., b=2.)
+        nn.init.trunc_normal_(self.rpb, std=.02, mean=0., a=-2., b=2.)
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop_rate)
 
