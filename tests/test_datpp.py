@@ -18,10 +18,13 @@ from mmdense.models.backbones.dat_pp_layers import (
     datpp_reference_points,
 )
 from mmdense.registry import MODELS
+from mmdense.utils import register_all_modules
 from tools.model_converters.dat2mmdense import convert
 
 DATA = osp.join(osp.dirname(osp.abspath(__file__)), 'data')
 ARCHS = ('tiny', 'small', 'base')
+
+register_all_modules(init_default_scope=False)
 
 
 def official_facts(arch):
@@ -210,3 +213,71 @@ def test_registry_and_arch_errors():
         DATPlusPlus(out_indices=(4, ))
     with pytest.raises(ValueError, match='expects images'):
         DATPlusPlus(arch='tiny')(torch.zeros(1, 1, 32, 32))
+
+
+# The official recipes (LeapLabTHU/DAT-Segmentation configs/dat/*.py, see configs/dat/README.md):
+# arch, drop path, lr, weight decay, AMP, gradient checkpointing, iterations, images per GPU.
+CONFIG_RECIPES = {
+    'upernet_datpp-t_8xb2-160k_ade20k-512x512.py': ('tiny', 0.3, 6e-5, 0.01, True, True, 160000, 2),
+    'upernet_datpp-s_8xb2-160k_ade20k-512x512.py': ('small', 0.5, 6e-5, 0.01, True, True, 160000,
+                                                    2),
+    'upernet_datpp-b_8xb2-160k_ade20k-512x512.py': ('base', 0.7, 6e-5, 0.01, False, True, 160000,
+                                                    2),
+    'fpn_datpp-t_8xb4-40k_ade20k-512x512.py': ('tiny', 0.4, 2e-4, 1e-4, False, False, 40000, 4),
+    'fpn_datpp-s_8xb4-40k_ade20k-512x512.py': ('small', 0.4, 2e-4, 1e-4, False, False, 40000, 4),
+    'fpn_datpp-b_8xb4-40k_ade20k-512x512.py': ('base', 0.7, 2e-4, 1e-4, False, False, 40000, 4),
+}
+
+
+@pytest.mark.parametrize('name', list(CONFIG_RECIPES))
+def test_configs_follow_official_recipes(name):
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    arch, dpr, lr, wd, amp, with_cp, iters, batch = CONFIG_RECIPES[name]
+    cfg = Config.fromfile(osp.join(osp.dirname(DATA), '..', 'configs', 'dat', name))
+    backbone = cfg.model.backbone
+    assert (backbone.type, backbone.arch, backbone.drop_path_rate, backbone.with_cp) == (
+        'DATPlusPlus', arch, dpr, with_cp)
+    assert backbone.init_cfg.checkpoint == f'pretrained/datpp-{arch[0]}_in1k-224_mmdense.pth'
+    optim = cfg.optim_wrapper
+    assert optim.type == ('AmpOptimWrapper' if amp else 'OptimWrapper')
+    assert amp == (optim.get('loss_scale') == 'dynamic')
+    assert (optim.optimizer.type, optim.optimizer.lr, optim.optimizer.weight_decay) == (
+        'AdamW', lr, wd)
+    assert set(optim.paramwise_cfg.custom_keys) == {'relative_position_bias_table', 'rpe_table',
+                                                   'norm'}
+    assert cfg.train_cfg.max_iters == iters and cfg.train_dataloader.batch_size == batch
+    assert cfg.param_scheduler[-1].end == iters + 1
+    assert cfg.default_hooks.checkpoint.interval == iters // 10 == cfg.train_cfg.val_interval
+    # The model builds with the official backbone.
+    with DefaultScope.overwrite_default_scope('mmdense'):
+        model = MODELS.build(cfg.model)
+        # Weight decay groups as the official custom_keys: none on the deformable bias tables
+        # and the norms, but on the neighbourhood attention tables ('rpb').
+        plain = {k: v for k, v in optim.items() if k != 'loss_scale'}
+        wrapper = build_optim_wrapper(model, dict(plain, type='OptimWrapper'))
+    decays = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups
+              for p in g['params']}
+    for pname, param in model.backbone.named_parameters():
+        no_decay = 'rpe_table' in pname or 'norm' in pname
+        assert decays[id(param)] == (0. if no_decay else wd), pname
+    facts = official_facts(arch)
+    assert sum(p.numel() for p in model.backbone.parameters()) == facts['num_params']
+    channels = list(DATPlusPlus.arch_zoo[arch]['embed_dims'])
+    if name.startswith('fpn'):
+        assert [m.conv.in_channels for m in model.neck.lateral_convs] == channels
+    else:  # UPerHead: laterals for stages 1-3, the pyramid pooling on stage 4
+        assert [m.conv.in_channels for m in model.decode_head.lateral_convs] == channels[:3]
+        assert model.decode_head.psp_modules[0][1].conv.in_channels == channels[3]
+        assert model.auxiliary_head.convs[0].conv.in_channels == channels[2]
+
+
+def test_demt_datpp_config():
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(osp.join(osp.dirname(DATA), '..', 'configs', 'demt', 'nyud_datpp-t.py'))
+    assert cfg.model.backbone.type == 'DATPlusPlus' and cfg.model.backbone.arch == 'tiny'
+    assert cfg.model.head.in_channels == [64, 128, 256, 512]
+    assert 'out_norm' not in cfg.model.backbone  # the DAT v1 option is deleted with the dict
