@@ -240,3 +240,25 @@ class NeighborhoodAttention2d(BaseModule):
         if pad_h or pad_w:
             out = out[:, :h, :w]
         return self.proj_drop(self.proj(out))
+
+
+def neighborhood_attention_flops(batch: int, height: int, width: int, channels: int,
+                                 kernel_size: int) -> int:
+    """Multiply-adds of :class:`NeighborhoodAttention2d`'s attention products.
+
+    ``q k^T`` and ``attn v`` over the ``k x k`` window of every query: ``2 * k^2 * C`` per
+    query, on the map padded to at least the kernel size (the projections are linear layers,
+    which FLOP counters see on their own).
+
+    Args:
+        batch (int): Batch size.
+        height (int): Map height before padding.
+        width (int): Map width before padding.
+        channels (int): Channels (all heads).
+        kernel_size (int): Window size.
+
+    Returns:
+        int: Multiply-adds.
+    """
+    return (batch * max(height, kernel_size) * max(width, kernel_size) * kernel_size**2 * 2 *
+            channels)
