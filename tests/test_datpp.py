@@ -281,3 +281,24 @@ def test_demt_datpp_config():
     assert cfg.model.backbone.type == 'DATPlusPlus' and cfg.model.backbone.arch == 'tiny'
     assert cfg.model.head.in_channels == [64, 128, 256, 512]
     assert 'out_norm' not in cfg.model.backbone  # the DAT v1 option is deleted with the dict
+
+
+def test_flop_counts_of_attention_products():
+    from mmengine.analysis import FlopAnalyzer
+
+    from mmdense.models.utils.neighborhood_attention import neighborhood_attention_flops
+    from tools.analysis_tools.get_flops import sdpa_flop_jit
+
+    # q k^T and attn v over 7x7 windows: 2 * 49 * C per query, maps padded to the kernel
+    assert neighborhood_attention_flops(2, 128, 128, 64, 7) == 2 * 128 * 128 * 49 * 2 * 64
+    assert neighborhood_attention_flops(1, 3, 5, 8, 7) == 7 * 7 * 49 * 2 * 8
+
+    class Attention(torch.nn.Module):
+        def forward(self, q, k, v):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    q, k, v = torch.randn(2, 3, 10, 4), torch.randn(2, 3, 6, 4), torch.randn(2, 3, 6, 5)
+    analyzer = FlopAnalyzer(Attention(), (q, k, v))
+    analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
+    analyzer.unsupported_ops_warnings(False)
+    assert analyzer.total() == 2 * 3 * 10 * 6 * (4 + 5)

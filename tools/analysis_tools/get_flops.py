@@ -104,10 +104,11 @@ def main():
     params = sum(p.numel() for p in model.parameters())
     split = '=' * 30
     print(f'{split}\nConfig: {args.config}\nInput shape: (3, {h}, {w})\n'
-          f'Flops: {_format_size(traced + na)}\nParams: {_format_size(params)} ({params:,})\n'
+          f'Flops: {_format_size(traced + na)} ({(traced + na) / 1e9:.1f} GFLOPs)\n'
+          f'Params: {_format_size(params)} ({params:,})\n'
           f'{split}')
-    print(f'of which attention products: {_format_size(sdpa)} in '
-          f'scaled_dot_product_attention, {_format_size(na)} in neighbourhood attention.')
+    print(f'of which attention products: {sdpa / 1e9:.2f} GFLOPs in '
+          f'scaled_dot_product_attention, {na / 1e9:.2f} GFLOPs in neighbourhood attention.')
     print('FLOPs are those of the network forward, one multiply-add = one FLOP.')
 
 
