@@ -35,6 +35,7 @@ PARAMS = {
     'nyud_swin-b': 91_973_597,
     'nyud_mpvit-s': 26_417_356,
     'nyud_dat-t': 32_101_043,
+    'nyud_datpp-t': 27_321_313,  # DAT++-T (23,450,772, output norms included) + head
     'nyud_hrformer-s': 11_082_571,
     'pascal_hrnet': 7_369_496,
     'pascal_swin-t': 33_028_902,
@@ -49,11 +50,13 @@ HEAD_IN_CHANNELS = {
     'swin-b': [128, 256, 512, 1024],
     'mpvit-s': [128, 216, 288, 288],
     'dat-t': [96, 192, 384, 768],
+    'datpp-t': [64, 128, 256, 512],
     'hrformer-s': [32, 64, 128, 256],
 }
 NEW_BACKBONES = {
     'nyud_mpvit-s': ('MPViT', 'pretrained/mpvit-s_in1k-224_mmdense.pth', 0.2),
     'nyud_dat-t': ('DAT', 'pretrained/dat-t_in1k-224_mmdense.pth', 0.3),
+    'nyud_datpp-t': ('DATPlusPlus', 'pretrained/datpp-t_in1k-224_mmdense.pth', 0.3),
     'nyud_hrformer-s': ('HRFormer', 'pretrained/hrformer-s_in1k.pth', 0.2),
 }
 PAPER_CONFIGS = [name for name in PARAMS if not name.startswith('quickstart')]

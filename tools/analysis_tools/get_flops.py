@@ -4,7 +4,10 @@
 
 FLOPs are those of the network forward (``mode='tensor'``: backbone, neck and heads, without
 post-processing), counted by mmengine's analysis tools; one multiply-add counts as one FLOP,
-as in OpenMMLab's tables.
+as in OpenMMLab's tables. Two kinds of attention products are invisible to the tracer and are
+added: ``F.scaled_dot_product_attention`` (a handle from its input shapes) and the
+neighbourhood attention of DAT++ (elementwise products over the window offsets, counted per
+``NeighborhoodAttention2d`` call from its input shape); the output names both parts.
 """
 import argparse
 import sys
@@ -23,9 +26,21 @@ def parse_args():
     return parser.parse_args()
 
 
+def sdpa_flop_jit(inputs, outputs):
+    """Multiply-adds of ``scaled_dot_product_attention``: ``N * M * (d + d_v)`` per batch entry."""
+    from mmengine.analysis.jit_handles import get_shape
+
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    batch = 1
+    for s in q[:-2]:
+        batch *= s
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
 def main():
     args = parse_args()
-    from mmengine.analysis import get_model_complexity_info
+    from mmengine.analysis import FlopAnalyzer
+    from mmengine.analysis.print_helper import _format_size
     from mmengine.registry import MODELS, DefaultScope
 
     import mmdense  # noqa: F401
@@ -60,14 +75,40 @@ def main():
         def forward(self, x):
             return tensor_forward(self.inner, x)
 
+    from mmdense.models.utils.neighborhood_attention import (
+        NeighborhoodAttention2d,
+        neighborhood_attention_flops,
+    )
+
+    na_flops = {}
+
+    def count_na(module, args, output):
+        b, hh, ww, c = args[0].shape
+        # keyed per module: the count stays right however often the model is traced
+        na_flops[id(module)] = neighborhood_attention_flops(b, hh, ww, c, module.kernel_size)
+
+    hooks = [m.register_forward_hook(count_na) for m in model.modules()
+             if isinstance(m, NeighborhoodAttention2d)]
     inputs = torch.zeros(1, 3, h, w)
     with torch.no_grad():
-        info = get_model_complexity_info(
-            TensorForward(model), inputs=(inputs, ), show_table=False, show_arch=False)
+        analyzer = FlopAnalyzer(TensorForward(model), (inputs, ))
+        analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
+        analyzer.unsupported_ops_warnings(False)
+        analyzer.uncalled_modules_warnings(False)
+        traced = analyzer.total()
+        by_op = analyzer.by_operator()
+        sdpa = by_op.get('scaled_dot_product_attention', 0)
+    for hook in hooks:
+        hook.remove()
+    na = sum(na_flops.values())
     params = sum(p.numel() for p in model.parameters())
     split = '=' * 30
     print(f'{split}\nConfig: {args.config}\nInput shape: (3, {h}, {w})\n'
-          f'Flops: {info["flops_str"]}\nParams: {info["params_str"]} ({params:,})\n{split}')
+          f'Flops: {_format_size(traced + na)} ({(traced + na) / 1e9:.1f} GFLOPs)\n'
+          f'Params: {_format_size(params)} ({params:,})\n'
+          f'{split}')
+    print(f'of which attention products: {sdpa / 1e9:.2f} GFLOPs in '
+          f'scaled_dot_product_attention, {na / 1e9:.2f} GFLOPs in neighbourhood attention.')
     print('FLOPs are those of the network forward, one multiply-add = one FLOP.')
 
 

@@ -1,5 +1,9 @@
 """Convert an official DAT v1 ImageNet checkpoint (LeapLabTHU/DAT) into an mmdense backbone.
 
+DAT++ checkpoints (ImageNet ``dat_pp_*_in1k_224.pth`` or the LeapLabTHU/DAT-Segmentation
+releases) are recognised by their keys and converted for ``DATPlusPlus`` instead, see
+``mmdense/models/backbones/dat_pp_checkpoint.py``.
+
 Usage::
 
     python tools/model_converters/dat2mmdense.py dat_tiny_in1k_224.pth dat-t_in1k_mmdense.pth \
@@ -34,6 +38,10 @@ from mmdense.models.backbones.dat_checkpoint import (
     convert_dat_state_dict,
     official_state_dict_from_checkpoint,
 )
+from mmdense.models.backbones.dat_pp_checkpoint import (
+    convert_datpp_state_dict,
+    is_datpp_state_dict,
+)
 from mmdense.utils.checkpoint import (
     CheckpointError,
     add_unsafe_load_argument,
@@ -54,7 +62,10 @@ def convert(src: str, dst: str, unsafe: bool | None = None) -> dict:
     """Convert the checkpoint ``src`` and save it to ``dst``; returns the converted weights."""
     state_dict = official_state_dict_from_checkpoint(load_official_checkpoint(src, unsafe), src)
     try:
-        converted = convert_dat_state_dict(state_dict)
+        if is_datpp_state_dict(state_dict):
+            converted = convert_datpp_state_dict(state_dict)
+        else:
+            converted = convert_dat_state_dict(state_dict)
     except ValueError as err:
         raise CheckpointError(f'{src}: {err}') from err
     save_converted_checkpoint(converted, dst, src, 'tools/model_converters/dat2mmdense.py')
