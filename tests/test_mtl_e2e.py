@@ -24,9 +24,17 @@ optim_wrapper = dict(clip_grad={clip!r})
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
                         dataset=dict(data_root=data_root))
 train_cfg = dict(max_iters=2, val_interval=1000)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
+"""
+NO_EVAL = """
 val_cfg = val_dataloader = val_evaluator = None
 test_cfg = test_dataloader = test_evaluator = None
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
+"""
+EVAL = """
+val_dataloader = dict(num_workers=0, persistent_workers=False)
+test_dataloader = val_dataloader
+val_evaluator = dict(edge_thresholds=2)
+test_evaluator = dict(edge_thresholds=2)
 """
 
 
@@ -38,14 +46,15 @@ def data(tmp_path_factory):
     return root
 
 
-def _config(root, name, extra=''):
+def _config(root, name, extra='', evaluate=False):
     """The quick-start config, shrunk, with the balancer (and clipping) of ``name``'s config."""
     cfg = Config.fromfile(CONFIGS[NAMES.index(name)])
     path = root / f'{name}.py'
     path.write_text(
         f"_base_ = [{osp.join(REPO, 'configs', 'demt', 'quickstart_synthetic-nyud.py')!r}]\n"
         + TINY.format(data=str(root / 'data'), balancer=cfg.model.loss_balancer.to_dict(),
-                      clip=cfg.optim_wrapper.get('clip_grad')) + extra)
+                      clip=cfg.optim_wrapper.get('clip_grad'))
+        + (EVAL if evaluate else NO_EVAL) + extra)
     return str(path)
 
 
@@ -90,7 +99,7 @@ def test_dist_train_two_ranks(data, name):
 
 
 def test_mtl_baselines_tiny_run(data):
-    cfg = _config(data, 'fixed')
+    cfg = _config(data, 'fixed', evaluate=True)
     out = str(data / 'baselines')
     proc = run_tool('tools/analysis_tools/mtl_baselines.py', cfg, '--work-dir', out,
                     '--cfg-options', 'train_cfg.max_iters=1')
