@@ -31,7 +31,7 @@ val_cfg = val_dataloader = val_evaluator = None
 test_cfg = test_dataloader = test_evaluator = None
 """
 EVAL = """
-val_dataloader = dict(num_workers=0, persistent_workers=False)
+val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(edge_thresholds=2)
 test_evaluator = dict(edge_thresholds=2)

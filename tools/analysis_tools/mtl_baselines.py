@@ -201,11 +201,13 @@ def main(argv=None):
         env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
         for task, (path, task_dir) in runs.items():
             train, test = commands(path, task_dir, args.gpus)
-            print(f'[{task}] ' + ' '.join(train), flush=True)
-            subprocess.run(train, cwd=REPO, env=env, check=True)
-            test = [a.replace('{checkpoint}', last_checkpoint(task_dir)) for a in test]
-            print(f'[{task}] ' + ' '.join(test), flush=True)
-            subprocess.run(test, cwd=REPO, env=env, check=True)
+            for cmd in (train, test):
+                cmd = [a.replace('{checkpoint}', last_checkpoint(task_dir)) for a in cmd] \
+                    if cmd is test else cmd
+                print(f'[{task}] ' + ' '.join(cmd), flush=True)
+                if subprocess.run(cmd, cwd=REPO, env=env).returncode != 0:
+                    print(f'error: the {task} run failed: ' + ' '.join(cmd), file=sys.stderr)
+                    return 1
 
     try:
         metrics = {task: test_metrics(task_dir) for task, (_, task_dir) in runs.items()}
