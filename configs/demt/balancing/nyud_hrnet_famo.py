@@ -1,4 +1,4 @@
-# FAMO (Liu et al., NeurIPS 2023): logit lr 0.025, weight decay 0.01, gradient norm clipped to 1 as the official code.
+# FAMO (Liu et al., NeurIPS 2023): logit lr 0.025, weight decay 0.01 and gradient norm clipped to 1, the official code's defaults (Cranial-XIX/FAMO famo.py).
 # DeMT HRNet-18 on NYUD-v2 with the loss balancer above (see configs/demt/README.md, Loss balancing).
 _base_ = ['../nyud_hrnet.py']
 model = dict(loss_balancer=dict(type='FAMO', w_lr=0.025, gamma=0.01))

@@ -18,7 +18,8 @@ Mechanics (:class:`BaseGradientBalancer`). After the forward pass:
    ``sum_i L_i + <x, delta> - <x, delta>.detach()``, ``x`` the shared inputs and
    ``delta = sum_i (c_i - 1) g_i``: its gradient is the surgery's update on the shared part
    and ``sum_i grad L_i`` on the rest (the task-specific parameters get their own task's
-   gradient, unweighted, as in the papers); its value is the plain sum of the losses.
+   gradient, unweighted, as in the papers); its value, logged as ``loss``, is the plain sum
+   of the task losses.
 
 Cost per iteration, T tasks: ``level='parameters'``: ``T + 1`` backward passes through the
 whole network and ``T x P`` extra floats (``P`` shared parameters); ``level='representation'``:
@@ -210,7 +211,9 @@ class BaseGradientBalancer(BaseLossBalancer):
             start += x.numel()
             extra = extra + (x.float() * part).sum()
         loss = sum(losses) + (extra - extra.detach())
-        objective = sum(float(coef[i]) * losses[i].detach() for i in range(self.num_tasks))
+        # No scalar objective has the surgery's update as gradient: log the plain sum (the
+        # value of ``loss``), comparable across methods; the coefficients are in ``w_<task>``.
+        objective = loss.detach()
         logs = self.weight_logs(coef)
         logs.update(self.gradient_logs(gram))
         return loss, objective, logs

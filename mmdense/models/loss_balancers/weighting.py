@@ -245,8 +245,9 @@ class FAMO(BaseLossBalancer):
     Task logits ``xi`` (initialised to 0), ``z = softmax(xi)``; the model minimises
     ``sum_i z_i log(L_i - m_i + eps) / c`` with ``c = sum_i z_i / (L_i - m_i + eps)``
     (detached), so task ``i`` has the effective weight ``z_i / (c (L_i - m_i + eps))``. The
-    logits follow Adam (lr ``w_lr`` = 0.025, weight decay ``gamma`` = 0.01, the paper's
-    values) on the gradient ``J_softmax^T delta`` with ``delta_i = log L_i(t-1) - log L_i(t)``.
+    logits follow Adam (lr ``w_lr`` = 0.025, weight decay ``gamma`` = 0.01, the
+    defaults of the official code, Cranial-XIX/FAMO famo.py) on the gradient
+    ``J_softmax^T delta`` with ``delta_i = log L_i(t-1) - log L_i(t)``.
 
     Cost: one backward pass, ``O(T)`` memory. Difference from the official code: it measures
     ``L(t)`` with an extra forward pass of the updated model on the same batch; here ``L(t)``
