@@ -123,8 +123,8 @@ class DWA(BaseLossBalancer):
 
     Args:
         temperature: ``T``, 2 in the paper.
-        period: iterations per period. Default 100: one epoch of NYUD-v2 (795 images) at
-            DeMT's total batch of 8.
+        period: iterations per period (micro-batches with ``accumulative_counts``). Default
+            100: one epoch of NYUD-v2 (795 images) at DeMT's total batch of 8.
     """
 
     def __init__(self, temperature: float = 2.0, period: int = 100,
