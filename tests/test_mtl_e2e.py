@@ -107,3 +107,20 @@ def test_mtl_baselines_tiny_run(data):
     assert set(baselines) == {'semseg', 'depth', 'normals', 'edge'}
     assert 'mIoU' in baselines['semseg'] and 'rmse' in baselines['depth']
     assert 'single_task_baselines' in proc.stdout
+
+
+def test_mtl_compare_tiny_run(data):
+    baselines = data / 'baselines.json'
+    baselines.write_text(json.dumps(dict(semseg=dict(mIoU=5.0), depth=dict(rmse=1.0),
+                                         normals=dict(mean=40.0), edge=dict(odsF=20.0))))
+    work = data / 'compare'
+    proc = run_tool('tools/analysis_tools/mtl_compare.py', '--methods', 'fixed', 'imtlg',
+                    '--seeds', '0', '--iters', '2', '--data-root', str(data / 'data'),
+                    '--work-dir', str(work), '--baselines', str(baselines))
+    rows = [line for line in proc.stdout.splitlines() if line.startswith('| ')]
+    assert [r.split(' | ')[0] for r in rows[1:]] == ['| fixed', '| imtlg']
+    for row in rows[1:]:
+        cells = row.strip('| ').split(' | ')
+        float(cells[2])  # delta_m measured
+        assert float(cells[4]) > 0 and float(cells[5]) > 100  # time/iter (s), memory (MB)
+    assert (work / 'table.md').read_text().count('| imtlg |') == 1
