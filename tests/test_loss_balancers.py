@@ -194,6 +194,9 @@ def test_uncertainty_weighting_gradients_wrt_log_variances():
     balancer = MODELS.build(dict(type='UncertaintyWeighting'))
     balancer.bind(toy, ['loss_semseg', 'loss_depth'])
     assert balancer.factors.tolist() == [1.0, 0.5]  # classification, regression
+    auto = MODELS.build(dict(type='UncertaintyWeighting'))
+    auto.bind(toy, ['loss_semseg', 'loss_depth', 'loss_normals', 'loss_edge', 'loss_sal'])
+    assert auto.factors.tolist() == [1.0, 0.5, 0.5, 1.0, 1.0]
     with torch.no_grad():
         balancer.log_vars.copy_(torch.tensor([0.3, -0.2]))
     losses = {'loss_semseg': torch.tensor(2.0), 'loss_depth': torch.tensor(0.5)}

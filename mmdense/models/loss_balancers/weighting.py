@@ -76,8 +76,8 @@ class UncertaintyWeighting(BaseLossBalancer):
 
     Args:
         classification: tasks with the classification form. Default ``'auto'``: the tasks
-            whose prediction is a label (semseg, human_parts); ``()``: all regression (as
-            LibMTL).
+            with a categorical or Bernoulli likelihood, i.e. whose prediction is a label or a
+            probability (semseg, human_parts, sal, edge); ``()``: all regression (as LibMTL).
     """
 
     def __init__(self, classification: str | Sequence[str] = 'auto',
@@ -91,7 +91,8 @@ class UncertaintyWeighting(BaseLossBalancer):
         super().bind(model, loss_names)
         tasks = [self.task_name(i) for i in range(self.num_tasks)]
         if self.classification == 'auto':
-            cls = [t for t in tasks if t in TASK_SPECS and TASK_SPECS[t].pred == 'label']
+            cls = [t for t in tasks
+                   if t in TASK_SPECS and TASK_SPECS[t].pred in ('label', 'prob')]
         else:
             cls = list(self.classification)
             unknown = [t for t in cls if t not in tasks]
