@@ -383,3 +383,25 @@ def test_weights_norms_and_cosines_appear_in_the_training_log(tmp_path):
         for key in ('w_semseg:', 'w_normals:', 'gnorm_depth:', 'cos_semseg_depth:',
                     'cos_depth_normals:'):
             assert key in line, (key, line)
+
+
+def test_accumulation_averages_the_balanced_micro_batch_gradients():
+    batches = [make_batch(2, seed=11), make_batch(2, seed=12)]
+    model = build_model(dict(type='PCGrad'))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    expected = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    for batch in batches:
+        data = model.data_preprocessor(copy.deepcopy(batch), True)
+        loss, _ = model.parse_losses(model(**data, mode='loss'))
+        model.zero_grad()
+        loss.backward()
+        for n, p in model.named_parameters():
+            expected[n] += p.grad / 2
+    model.zero_grad()
+    model.loss_balancer.draws.zero_()  # the same projection orders again
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), accumulative_counts=2)
+    for batch in batches:
+        model.train_step(copy.deepcopy(batch), optim)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), before[n] - 0.1 * expected[n], rtol=1e-5,
+                                   atol=1e-7, msg=n)
