@@ -51,6 +51,9 @@ class MultiTaskEncoderDecoder(BaseModel):
         align_corners: ``align_corners`` of the logit resizing. Default: the head's
             ``align_corners`` attribute, or False.
         init_cfg: initialisation config.
+        loss_balancer: how the task losses are combined (a
+            :mod:`~mmdense.models.loss_balancers` config, e.g. ``dict(type='PCGrad')``).
+            Default: their sum, as mmengine's ``parse_losses``.
     """
 
     def __init__(self,
@@ -63,7 +66,8 @@ class MultiTaskEncoderDecoder(BaseModel):
                  data_preprocessor: dict | nn.Module | None = None,
                  pretrained: str | None = None,
                  align_corners: bool | None = None,
-                 init_cfg: dict | list[dict] | None = None) -> None:
+                 init_cfg: dict | list[dict] | None = None,
+                 loss_balancer: dict | None = None) -> None:
         if isinstance(data_preprocessor, dict):
             # Built here so that mmdense types resolve whatever the default scope is.
             data_preprocessor = MODELS.build(data_preprocessor)
@@ -96,6 +100,10 @@ class MultiTaskEncoderDecoder(BaseModel):
         if self.test_cfg.get('mode', 'whole') not in ('whole', 'slide'):
             raise ValueError(f"test_cfg.mode must be 'whole' or 'slide', got "
                              f"{self.test_cfg['mode']!r}")
+        self.loss_balancer = None
+        if loss_balancer is not None:
+            self.loss_balancer = MODELS.build(loss_balancer)
+            self.loss_balancer.bind(self, [f'loss_{t}' for t in self.tasks])
 
     # ----------------------------------------------------------------------------- forward
     def forward(self, inputs: Tensor, data_samples: list[MultiTaskDataSample] | None = None,
@@ -147,6 +155,12 @@ class MultiTaskEncoderDecoder(BaseModel):
             pred = self._resize(logits[task], gt.shape[-2:])
             losses[f'loss_{task}'] = self.losses[task](pred, gt)
         return losses
+
+    def parse_losses(self, losses: dict) -> tuple[Tensor, dict[str, Tensor]]:
+        """mmengine's sum of the losses, or the ``loss_balancer``'s combination."""
+        if self.loss_balancer is None:
+            return super().parse_losses(losses)
+        return self.loss_balancer(losses, self)
 
     # ----------------------------------------------------------------------------- predict
     def predict(self, inputs: Tensor, data_samples: list[MultiTaskDataSample] | None = None

@@ -1,0 +1,4 @@
+# MGDA-UB (Sener & Koltun, NeurIPS 2018): min-norm weights from the gradients of the shared features.
+# DeMT HRNet-18 on NYUD-v2 with the loss balancer above (see configs/demt/README.md, Loss balancing).
+_base_ = ['../nyud_hrnet.py']
+model = dict(loss_balancer=dict(type='MGDA', level='representation'))

@@ -1,0 +1,185 @@
+"""Compare the loss balancers of configs/demt/balancing on the synthetic quick-start data.
+
+    python tools/analysis_tools/mtl_compare.py [--methods NAME ...] [--seeds 0 1 2]
+        [--iters 1500] [--data-root data/synthetic_nyud] [--work-dir DIR]
+        [--baselines single_task_baselines.json] [--dry-run]
+
+Every method (``configs/demt/balancing/nyud_hrnet_<NAME>.py``: its ``loss_balancer`` and
+gradient clipping) is trained with ``tools/train.py`` on the quick-start config
+(``configs/demt/quickstart_synthetic-nyud.py``, its schedule shortened to ``--iters``) once per
+seed and validated at the end. Without ``--baselines`` the single-task baselines are trained
+first (``tools/analysis_tools/mtl_baselines.py`` on the quick-start config, same iterations,
+first seed). The table (``DIR/table.md``, printed) gives per method the mean and standard
+deviation over the seeds of ``multitask/delta_m`` (%), the training time per iteration (mean
+over the second half of the run) and the peak resident memory of the training process, and
+flags a Delta_m difference from fixed weights as within noise when it is smaller than twice
+the standard error of the difference.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+import os.path as osp
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+QUICKSTART = osp.join(REPO, 'configs', 'demt', 'quickstart_synthetic-nyud.py')
+BALANCING = osp.join(REPO, 'configs', 'demt', 'balancing')
+
+
+def all_methods() -> list[str]:
+    names = [osp.basename(p)[len('nyud_hrnet_'):-3]
+             for p in glob.glob(osp.join(BALANCING, 'nyud_hrnet_*.py'))]
+    return sorted(names, key=lambda n: (n != 'fixed', n))
+
+
+def run_config(method: str, seed: int, iters: int, data_root: str, baselines: dict | None
+               ) -> str:
+    """Text of the quick-start config with ``method``'s balancer, ``seed`` and ``iters``."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(osp.join(BALANCING, f'nyud_hrnet_{method}.py'))
+    evaluator = dict(single_task_baselines=baselines) if baselines else {}
+    return (f'_base_ = [{QUICKSTART!r}]\n'
+            f'data_root = {data_root!r}\n'
+            f'model = dict(loss_balancer={cfg.model.loss_balancer.to_dict()!r})\n'
+            f"optim_wrapper = dict(clip_grad={cfg.optim_wrapper.get('clip_grad')!r})\n"
+            'train_dataloader = dict(dataset=dict(data_root=data_root))\n'
+            'val_dataloader = dict(dataset=dict(data_root=data_root))\n'
+            'test_dataloader = val_dataloader\n'
+            f'val_evaluator = dict({", ".join(f"{k}={v!r}" for k, v in evaluator.items())})\n'
+            f'randomness = dict(seed={seed})\n'
+            'param_scheduler = [dict(type="PolyLR", power=0.9, eta_min=0, begin=0, '
+            f'end={iters}, by_epoch=False)]\n'
+            f'train_cfg = dict(max_iters={iters}, val_interval={iters})\n'
+            f'default_hooks = dict(checkpoint=dict(interval={iters}))\n')
+
+
+def read_run(work_dir: str) -> dict:
+    """Final validation metrics and the mean time of the second half of the iterations."""
+    [scalars] = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))[-1:]
+    with open(scalars) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    times = [r['time'] for r in rows if 'time' in r and 'lr' in r]
+    metrics = [r for r in rows if 'multitask/delta_m' in r or any('/' in k for k in r)]
+    result = dict(metrics[-1]) if metrics else {}
+    if times:
+        half = times[len(times) // 2:]
+        result['time'] = sum(half) / len(half)
+    return result
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean)**2 for v in values) / (n - 1)) if n > 1 else float('nan')
+    return mean, std
+
+
+def table(results: dict[str, list[dict]]) -> str:
+    """Markdown table from ``{method: [run result per seed]}`` (``delta_m``, ``time``,
+    ``memory`` keys)."""
+    lines = ['| method | seeds | Δm (%) | vs fixed | time/iter (s) | peak memory (MB) |',
+             '|---|---|---|---|---|---|']
+    ref = [r['delta_m'] for r in results.get('fixed', []) if r.get('delta_m') is not None]
+    for method, runs in results.items():
+        dm = [r['delta_m'] for r in runs if r.get('delta_m') is not None]
+        cells = [method, str(len(runs))]
+        if dm:
+            m, s = mean_std(dm)
+            cells.append(f'{m:+.2f} ± {s:.2f}' if len(dm) > 1 else f'{m:+.2f}')
+            if method == 'fixed' or len(dm) < 2 or len(ref) < 2:
+                cells.append('-')
+            else:
+                mr, sr = mean_std(ref)
+                se = math.sqrt(s**2 / len(dm) + sr**2 / len(ref))
+                diff = m - mr
+                cells.append(f'{diff:+.2f} ' + ('(within noise)' if abs(diff) < 2 * se
+                                                 else '(beyond 2 s.e.)'))
+        else:
+            cells += ['n/a', '-']
+        for key, fmt in (('time', '{:.3f}'), ('memory', '{:.0f}')):
+            vals = [r[key] for r in runs if r.get(key) is not None]
+            cells.append(fmt.format(mean_std(vals)[0]) if vals else 'n/a')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def _train(config: str, work_dir: str, env: dict) -> float:
+    """Run tools/train.py; return the peak resident memory of the process in MB."""
+    proc = subprocess.Popen([sys.executable, 'tools/train.py', config, '--work-dir', work_dir],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(osp.join(work_dir, 'stderr.txt'), 'w'))
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f'training {config} failed, see {work_dir}/stderr.txt')
+    return usage.ru_maxrss / 1024.0  # KB on Linux
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--methods', nargs='+', default=None, help='default: all configs')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--iters', type=int, default=1500)
+    parser.add_argument('--data-root', default='data/synthetic_nyud')
+    parser.add_argument('--work-dir', default='work_dirs/mtl_compare')
+    parser.add_argument('--baselines', help='single_task_baselines.json of mtl_baselines.py')
+    parser.add_argument('--dry-run', action='store_true', help='write the configs only')
+    args = parser.parse_args(argv)
+    methods = args.methods or all_methods()
+    unknown = [m for m in methods if m not in all_methods()]
+    if unknown:
+        print(f'error: no config for {unknown} in {BALANCING}', file=sys.stderr)
+        return 2
+    os.makedirs(args.work_dir, exist_ok=True)
+    env = dict(os.environ)
+    env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
+    data_root = osp.abspath(args.data_root)
+
+    baselines = None
+    if args.baselines:
+        with open(args.baselines) as f:
+            baselines = json.load(f)
+    elif not args.dry_run:
+        base_cfg = osp.join(args.work_dir, 'quickstart_single.py')
+        with open(base_cfg, 'w') as f:
+            f.write(run_config('fixed', args.seeds[0], args.iters, data_root, None))
+        out = osp.join(args.work_dir, 'baselines')
+        subprocess.run([sys.executable, 'tools/analysis_tools/mtl_baselines.py', base_cfg,
+                        '--work-dir', out], cwd=REPO, env=env, check=True)
+        with open(osp.join(out, 'single_task_baselines.json')) as f:
+            baselines = json.load(f)
+
+    results: dict[str, list[dict]] = {}
+    for method in methods:
+        for seed in args.seeds:
+            work = osp.join(args.work_dir, f'{method}_seed{seed}')
+            os.makedirs(work, exist_ok=True)
+            config = osp.join(work, f'{method}_seed{seed}.py')
+            with open(config, 'w') as f:
+                f.write(run_config(method, seed, args.iters, data_root, baselines))
+            if args.dry_run:
+                print(f'python tools/train.py {config} --work-dir {work}')
+                continue
+            print(f'[{method} seed {seed}] training', flush=True)
+            memory = _train(config, work, env)
+            run = read_run(work)
+            results.setdefault(method, []).append(
+                dict(delta_m=run.get('multitask/delta_m'), time=run.get('time'), memory=memory))
+    if args.dry_run:
+        return 0
+    text = (f'Quick-start synthetic NYUD, {args.iters} iterations, seeds {args.seeds}; '
+            f'Δm against single-task baselines (seed {args.seeds[0]}).\n\n' + table(results))
+    with open(osp.join(args.work_dir, 'table.md'), 'w') as f:
+        f.write(text + '\n')
+    print(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
