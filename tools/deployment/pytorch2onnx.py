@@ -84,10 +84,18 @@ class ExportWrapper(nn.Module):
             return class_logits, mask_logits
         if self.family == 'pose':
             return (model._forward(x), )
-        logits = model.decode_head.forward(model.extract_feat(x))
+        feats = model.extract_feat(x)
+        heads = model.decode_head
+        if isinstance(heads, nn.ModuleList):  # CascadeEncoderDecoder (OCR)
+            logits = heads[0].forward(feats)
+            for head in heads[1:]:
+                logits = head.forward(feats, logits)
+            heads = heads[-1]
+        else:
+            logits = heads.forward(feats)
         # mmseg's BaseDecodeHead.predict_by_feat resizes to the input the same way.
         logits = F.interpolate(logits, size=x.shape[2:], mode='bilinear',
-                               align_corners=model.decode_head.align_corners)
+                               align_corners=heads.align_corners)
         return (logits, )
 
 
