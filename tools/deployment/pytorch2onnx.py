@@ -171,12 +171,12 @@ def check_export_shape(height: int, width: int) -> None:
 def build_model(config, checkpoint: str | None = None, cfg_options: dict | None = None
                 ) -> nn.Module:
     """Build the model of ``config`` (path or Config) in eval mode, loading ``checkpoint``."""
-    import mmdense  # noqa: F401  (applies the upstream compatibility patches)
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import MODELS, DefaultScope
     from mmengine.runner import load_checkpoint
 
+    import mmdense  # noqa: F401  (applies the upstream compatibility patches)
     from mmdense.utils import register_all_modules
 
     cfg = Config.fromfile(config) if isinstance(config, str) else config
