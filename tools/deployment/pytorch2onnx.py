@@ -163,9 +163,9 @@ def model_family(model: nn.Module) -> str:
 
 def check_export_shape(height: int, width: int) -> None:
     """Reject sizes whose stride-32 maps would be 1 pixel wide (reference-op fallbacks)."""
-    if height < 64 or width < 64:
+    if height < 32 or width < 32:
         raise ValueError(f'pytorch2onnx: --shape {height} {width} is too small; use at least '
-                         '64 x 64 so that no feature map is one pixel wide')
+                         '32 x 32 so that no feature map is one pixel wide')
 
 
 def build_model(config, checkpoint: str | None = None, cfg_options: dict | None = None
