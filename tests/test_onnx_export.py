@@ -96,6 +96,7 @@ def test_mpvit_upernet_dynamic(tmp_path):
     # UperNet's pyramid pooling (adaptive pools) exported as matrices: valid at every size.
     model = _model('mpvit/upernet_mpvit-t_8xb2-160k_ade20k-512x512.py')
     _check(model, tmp_path, (64, 96), dynamic=True, other_shapes=[(96, 64)])
+    P.verify_dynamic(model, str(tmp_path / 'model.onnx'), (64, 96))
 
 
 @pytest.mark.slow
@@ -171,3 +172,14 @@ def test_onnx_inference_predicts_as_test_tool(tmp_path):
         torch.testing.assert_close(b['seg_logits']['data'], a['seg_logits']['data'],
                                    rtol=1e-4, atol=1e-4)
     assert len(list((tmp_path / 'show').rglob('*.png'))) == 2
+
+
+@pytest.mark.slow
+def test_dynamic_export_refused_where_the_trace_fixes_shapes(tmp_path):
+    # DAT's window partition sizes are Python arithmetic: the trace keeps them constant.
+    model = _model('dat/upernet_dat-t_8xb2-160k_ade20k-512x512.py')
+    out = str(tmp_path / 'dat.onnx')
+    P.export_onnx(model, out, (64, 96), dynamic=True)
+    assert P.max_relative_error(model, out, (64, 96)) < 1e-4
+    with pytest.raises(ValueError, match='fixes shapes'):
+        P.verify_dynamic(model, out, (64, 96))

@@ -223,6 +223,34 @@ def export_onnx(model: nn.Module, out: str, shape: tuple[int, int], dynamic: boo
     return names
 
 
+def max_relative_error(model: nn.Module, path: str, shape: tuple[int, int],
+                       batch: int = 1) -> float:
+    """Largest error of the ONNX model at ``shape``, relative to PyTorch's largest output."""
+    import numpy as np
+    import onnxruntime as ort
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    img = torch.rand(batch, 3, *shape) * 255
+    with torch.no_grad():
+        expected = ExportWrapper(model).eval()(img)
+    got = session.run(None, {'input': img.numpy()})
+    return max(float(np.abs(g - e.numpy()).max() / max(np.abs(e.numpy()).max(), 1e-12))
+               for g, e in zip(got, expected))
+
+
+def verify_dynamic(model: nn.Module, path: str, shape: tuple[int, int]) -> None:
+    """Check a ``--dynamic`` export at another size and batch; raise if the trace fixed shapes.
+
+    Window partitions (HRFormer, DAT) and DeMT's token layout compute sizes in Python, which
+    the trace records as constants: such graphs are only right at the export size.
+    """
+    other = (shape[0] + 32, shape[1] + 64)
+    err = max_relative_error(model, path, other, batch=2)
+    if not err < 1e-4:
+        raise ValueError(f'pytorch2onnx: the --dynamic graph of {type(model).__name__} is wrong '
+                         f'at {other} (relative error {err:.2g}): its trace fixes shapes. '
+                         'Export one model per input size, without --dynamic.')
+
+
 def parse_args(argv=None):
     from mmengine.config import DictAction
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -254,6 +282,8 @@ def main(argv=None) -> int:
         model = build_model(args.config, ckpt, args.cfg_options)
         names = export_onnx(model, out, tuple(args.shape), args.dynamic,
                             normalize=not args.no_normalize)
+        if args.dynamic and not args.no_normalize:
+            verify_dynamic(model, out, tuple(args.shape))
     except (TypeError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
