@@ -183,3 +183,23 @@ def test_dynamic_export_refused_where_the_trace_fixes_shapes(tmp_path):
     assert P.max_relative_error(model, out, (64, 96)) < 1e-4
     with pytest.raises(ValueError, match='fixes shapes'):
         P.verify_dynamic(model, out, (64, 96))
+
+
+def test_dat_reference_points_equal_the_official_formula():
+    # Rewritten without linspace and in-place slice writes (which trace wrongly): same bits.
+    from mmdense.models.backbones.dat_layers import reference_points
+    for h, w in [(1, 1), (7, 9), (16, 32), (33, 65)]:
+        ref_y, ref_x = torch.meshgrid(torch.linspace(0.5, h - 0.5, h),
+                                      torch.linspace(0.5, w - 0.5, w), indexing='ij')
+        expected = torch.stack(((ref_y / h) * 2 - 1, (ref_x / w) * 2 - 1), -1)
+        assert torch.equal(reference_points(h, w, torch.float32, torch.device('cpu')), expected)
+
+
+def test_demt_task_attention_one_block_equals_chunks():
+    from mmdense.models.utils.demt_layers import TaskQuery
+    torch.manual_seed(0)
+    layer = TaskQuery(8, 2, chunk_size=5).eval()
+    query, tokens = torch.randn(12, 8), torch.randn(12, 3, 8)
+    chunked = layer(query, tokens)
+    layer.chunk_size = 64
+    torch.testing.assert_close(layer(query, tokens), chunked)
