@@ -1,10 +1,11 @@
 """torch.compile (inductor, CPU) of every model family: outputs, gradients and graph breaks.
 
-One instance per family from its real config with random weights, drop-path off (its random
-draws differ under inductor), 64 x 64 inputs. Inference compares ``mode='tensor'`` outputs of
-the compiled model with eager mode; the train step compares the gradients of the summed loss of
-``mode='loss'`` (what mmengine's ``compile=True`` compiles through ``train_step``). The graph
-break counts are those stated in the method READMEs ('Export and compile').
+One instance per family from its real config with random weights, drop-path and dropout off
+(their random draws differ under compilation), 64 x 64 inputs. Inference compares
+``mode='tensor'`` outputs of the compiled model with eager mode; the train step compares the
+gradients of the summed loss of ``mode='loss'`` (what mmengine's ``compile=True`` compiles
+through ``train_step``). The graph break counts are those stated in README.md ('Export and
+compile').
 """
 from __future__ import annotations
 
@@ -48,7 +49,11 @@ def _model(family: str):
     if 'extra' in backbone and 'drop_path_rate' in backbone.extra:
         backbone.extra.drop_path_rate = 0.
     torch.manual_seed(0)
-    return tool.build_model(cfg)
+    model = tool.build_model(cfg)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            module.p = 0.  # the random masks differ between eager and compiled runs
+    return model
 
 
 def _seg_samples(model, n=2):
@@ -160,5 +165,8 @@ def test_compiled_train_step_gradients_match_eager(family):
     loss_c, grad_c = grads(torch.compile(model))
     assert _close(loss_c, loss_e)
     assert grad_c.keys() == grad_e.keys() and grad_e
-    bad = [n for n in grad_e if not _close(grad_c[n], grad_e[n], 1e-4)]
-    assert not bad, bad[:5]
+    # Relative to the model's largest gradient: biases followed by a normalisation have
+    # gradients ~1e-8 of it (zero in exact arithmetic), which only rounding noise fills.
+    scale = max(float(g.abs().max()) for g in grad_e.values())
+    err = max(float((grad_c[n] - grad_e[n]).abs().max()) for n in grad_e) / scale
+    assert err <= 1e-5, err
