@@ -65,7 +65,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${MMDENSE_VENV:-$ROOT/.venv}
 CACHE=${MMDENSE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmdense}
 PYTHON=${PYTHON:-python3}
-EXTRAS=${MMDENSE_EXTRAS:-tests}
+EXTRAS=${MMDENSE_EXTRAS:-tests,deploy}
 
 # Keep in step with pyproject.toml (tests/test_install_pins.py checks it).
 TORCH_VERSION=2.14.1

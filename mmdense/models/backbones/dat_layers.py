@@ -39,14 +39,14 @@ def reference_points(height: int, width: int, dtype: torch.dtype,
     Returns:
         Tensor: ``(height, width, 2)``.
     """
-    ref_y, ref_x = torch.meshgrid(
-        torch.linspace(0.5, height - 0.5, height, dtype=dtype, device=device),
-        torch.linspace(0.5, width - 0.5, width, dtype=dtype, device=device),
-        indexing='ij')
-    ref = torch.stack((ref_y, ref_x), -1)
-    ref[..., 1].div_(width).mul_(2).sub_(1)
-    ref[..., 0].div_(height).mul_(2).sub_(1)
-    return ref
+    # linspace(0.5, n - 0.5, n) is exactly arange(n) + 0.5 (unit step, small integers);
+    # arange, and normalising per axis before the meshgrid (elementwise, so the same values)
+    # rather than writing into slices in place, keep the ONNX trace in float32 and correct.
+    ys = torch.arange(height, dtype=dtype, device=device) + 0.5
+    xs = torch.arange(width, dtype=dtype, device=device) + 0.5
+    ref_y, ref_x = torch.meshgrid(ys.div(height).mul(2).sub(1), xs.div(width).mul(2).sub(1),
+                                  indexing='ij')
+    return torch.stack((ref_y, ref_x), -1)
 
 
 def shifted_window_mask(height: int, width: int, window_size: int, shift_size: int,

@@ -267,9 +267,11 @@ class MultiPathLayerNorm(nn.Module):
         # An explicit path-major copy first: layer_norm on the strided view is far slower.
         out = x.view(B * N, P, C).transpose(0, 1).contiguous()
         # Unit affine parameters select layer_norm's faster kernel; the per-path affine follows.
-        ones = torch.ones(C, dtype=x.dtype, device=x.device)
-        out = F.layer_norm(out, (C, ), ones, torch.zeros_like(ones), eps=self.eps)
-        if torch.is_grad_enabled():
+        # The parameter's (static) width, not x's: an ONNX trace keeps it a constant.
+        channels = self.weight.shape[1]
+        ones = torch.ones(channels, dtype=x.dtype, device=x.device)
+        out = F.layer_norm(out, (channels, ), ones, torch.zeros_like(ones), eps=self.eps)
+        if torch.is_grad_enabled() or torch.onnx.is_in_onnx_export():
             return torch.addcmul(self.bias.unsqueeze(1), out, self.weight.unsqueeze(1))
         return torch.addcmul(self.bias.unsqueeze(1), out, self.weight.unsqueeze(1), out=out)
 

@@ -169,8 +169,13 @@ class TaskQuery(nn.Module):
         # The (heads, pixels, C) intermediates are large; in blocks of pixels they stay in
         # cache, which makes the block about twice as fast on CPU.
         # split (not slicing) so that the backward concatenates the blocks' gradients once.
+        # An ONNX graph takes one block: traced split sizes would fix the number of pixels.
+        if n <= self.chunk_size or torch.onnx.is_in_onnx_export():
+            blocks = [(query, tokens)]
+        else:
+            blocks = zip(query.split(self.chunk_size), tokens.split(self.chunk_size))
         outs = []
-        for q_in, tok in zip(query.split(self.chunk_size), tokens.split(self.chunk_size)):
+        for q_in, tok in blocks:
             m = q_in.shape[0]
             q = F.linear(q_in, w_q, b_q).view(m, heads, head_dim).transpose(0, 1)
             # Keys folded into the queries: per head, (m, C) vectors scored against the tokens.

@@ -1,0 +1,176 @@
+"""torch.compile (inductor, CPU) of every model family: outputs, gradients and graph breaks.
+
+One instance per family from its real config with random weights, drop-path and dropout off
+(their random draws differ under compilation), 64 x 64 inputs. Inference compares
+``mode='tensor'`` outputs of the compiled model with eager mode; the train step compares the
+gradients of the summed loss of ``mode='loss'`` (what mmengine's ``compile=True`` compiles
+through ``train_step``). The graph break counts are those stated in README.md ('Export and
+compile').
+"""
+from __future__ import annotations
+
+import os.path as osp
+
+import pytest
+import torch
+import torch._dynamo as dynamo
+from mmengine.structures import InstanceData, PixelData
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = {
+    'demt': 'demt/quickstart_synthetic-nyud.py',
+    'mpvit': 'mpvit/upernet_mpvit-t_8xb2-160k_ade20k-512x512.py',
+    'dat': 'dat/upernet_dat-t_8xb2-160k_ade20k-512x512.py',
+    'hrformer_pose': 'hrformer/td-hm_hrformer-small_8xb32-210e_coco-256x192.py',
+    'hrformer_ocr': 'hrformer/ocrnet_hrformer-s_4xb2-80k_cityscapes-512x1024.py',
+    'kmax': 'kmax/kmax_r50_8xb8-100k_ade20k-panoptic-1281x1281.py',
+}
+# Graph breaks of the inference forward (mode='tensor'), measured with torch._dynamo.explain.
+# HRFormer + OCR: 8, all from mmseg's resize() calling warnings.warn (an upstream function);
+# with torch._dynamo.config.reorderable_logging_functions.add(warnings.warn) there are none.
+INFERENCE_GRAPH_BREAKS = dict(dict.fromkeys(CONFIGS, 0), hrformer_ocr=8)
+SIZE = (64, 64)
+
+
+def _model(family: str):
+    import importlib.util
+
+    from mmengine.config import Config
+    spec = importlib.util.spec_from_file_location(
+        'pytorch2onnx', osp.join(REPO, 'tools', 'deployment', 'pytorch2onnx.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    cfg = Config.fromfile(osp.join(REPO, 'configs', CONFIGS[family]))
+    backbone = cfg.model.backbone
+    backbone.init_cfg = None
+    for key in ('drop_path_rate', 'drop_path'):
+        if key in backbone:
+            backbone[key] = 0.
+    if 'extra' in backbone and 'drop_path_rate' in backbone.extra:
+        backbone.extra.drop_path_rate = 0.
+    torch.manual_seed(0)
+    model = tool.build_model(cfg)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            module.p = 0.  # the random masks differ between eager and compiled runs
+    return model
+
+
+def _seg_samples(model, n=2):
+    from mmseg.structures import SegDataSample
+    classes = (model.decode_head[-1] if isinstance(model.decode_head, torch.nn.ModuleList)
+               else model.decode_head).num_classes
+    g = torch.Generator().manual_seed(0)
+    samples = []
+    for _ in range(n):
+        s = SegDataSample(metainfo=dict(img_shape=SIZE, ori_shape=SIZE, pad_shape=SIZE))
+        s.gt_sem_seg = PixelData(data=torch.randint(0, classes, (1, *SIZE), generator=g))
+        samples.append(s)
+    return samples
+
+
+def _pose_samples(model, n=2):
+    from mmpose.structures import PoseDataSample
+    g = torch.Generator().manual_seed(0)
+    k = model.head.out_channels
+    samples = []
+    for _ in range(n):
+        s = PoseDataSample(metainfo=dict(img_shape=SIZE, input_size=SIZE[::-1]))
+        s.gt_fields = PixelData(heatmaps=torch.rand(k, SIZE[0] // 4, SIZE[1] // 4, generator=g))
+        s.gt_instance_labels = InstanceData(keypoint_weights=torch.ones(1, k))
+        samples.append(s)
+    return samples
+
+
+def _demt_samples(model, n=2):
+    from mmdense.structures import MultiTaskDataSample
+    g = torch.Generator().manual_seed(0)
+    samples = []
+    for _ in range(n):
+        s = MultiTaskDataSample()
+        s.set_metainfo(dict(ori_shape=SIZE, img_shape=SIZE, tasks=list(model.tasks)))
+        gts = dict(semseg=torch.randint(0, 40, (1, *SIZE), generator=g),
+                   depth=0.5 + 3 * torch.rand(1, *SIZE, generator=g),
+                   normals=torch.nn.functional.normalize(torch.randn(3, *SIZE, generator=g),
+                                                         dim=0),
+                   edge=(torch.rand(1, *SIZE, generator=g) > 0.8).long())
+        for t in model.tasks:
+            s.set_gt(t, PixelData(data=gts[t]))
+        samples.append(s)
+    return samples
+
+
+SAMPLES = dict(demt=_demt_samples, mpvit=_seg_samples, dat=_seg_samples,
+               hrformer_ocr=_seg_samples, hrformer_pose=_pose_samples)
+
+
+def _flat(out):
+    if isinstance(out, dict):
+        return [out[k] for k in sorted(out)]
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _flat(o)]
+    return [out]
+
+
+def _close(a, b, tol=1e-5):
+    scale = max(float(b.abs().max()), 1e-12)
+    return float((a - b).abs().max()) / scale <= tol
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('family', list(CONFIGS))
+def test_inference_graph_breaks(family):
+    model = _model(family)
+    dynamo.reset()
+    with torch.no_grad():
+        explained = dynamo.explain(model)(torch.randn(1, 3, *SIZE), None, 'tensor')
+    assert explained.graph_break_count == INFERENCE_GRAPH_BREAKS[family], \
+        explained.break_reasons
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('family', list(CONFIGS))
+def test_compiled_inference_matches_eager(family):
+    model = _model(family)
+    x = torch.randn(1, 3, *SIZE)
+    dynamo.reset()
+    compiled = torch.compile(model)
+    with torch.no_grad():
+        expected = _flat(model(x, None, 'tensor'))
+        got = _flat(compiled(x, None, 'tensor'))
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape and _close(g, e), float((g - e).abs().max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('family', [
+    pytest.param(f, marks=pytest.mark.xfail(
+        reason='inductor gradients differ by 3.4e-3 of the largest gradient (aot_eager: '
+               '1.6e-6, the loss within 1e-5): not yet explained', strict=False))
+    if f == 'mpvit' else f for f in SAMPLES])
+def test_compiled_train_step_gradients_match_eager(family):
+    model = _model(family).train()
+    x = torch.randn(2, 3, *SIZE)
+    samples = SAMPLES[family](model)
+
+    def grads(forward):
+        model.zero_grad()
+        losses = forward(x, samples, 'loss')
+        loss = sum(v.sum() for k, v in losses.items() if 'loss' in k)
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                               if p.grad is not None}
+
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    loss_e, grad_e = grads(model)
+    model.load_state_dict(state)  # BN running statistics back to the same start
+    dynamo.reset()
+    loss_c, grad_c = grads(torch.compile(model))
+    assert _close(loss_c, loss_e)
+    assert grad_c.keys() == grad_e.keys() and grad_e
+    # Relative to the model's largest gradient: biases followed by a normalisation have
+    # gradients ~1e-8 of it (zero in exact arithmetic), which only rounding noise fills.
+    scale = max(float(g.abs().max()) for g in grad_e.values())
+    err = max(float((grad_c[n] - grad_e[n]).abs().max()) for n in grad_e) / scale
+    assert err <= 1e-5, err
