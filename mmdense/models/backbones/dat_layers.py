@@ -22,7 +22,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch.utils.checkpoint import checkpoint
 
-from mmdense.models.utils.attention import dot_product_attention
+from mmdense.models.utils.attention import MultiHeadSettingsMixin, dot_product_attention
 
 # Logit offset the official shifted-window mask adds between tokens of different regions.
 # The same value masks padded tokens, so no row of the softmax is ever fully masked.
@@ -189,7 +189,7 @@ class DATPatchEmbed(BaseModule):
         return self.norm(out)
 
 
-class DATWindowAttention(BaseModule):
+class DATWindowAttention(MultiHeadSettingsMixin, BaseModule):
     """Window multi-head self-attention with a relative position bias (DAT 'L' and 'S').
 
     ``shift_size=0`` is the official ``LocalAttention``, ``shift_size > 0`` the
@@ -218,19 +218,12 @@ class DATWindowAttention(BaseModule):
                  proj_drop_rate: float = 0.,
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if embed_dims % num_heads != 0:
-            raise ValueError(f'DATWindowAttention: embed_dims={embed_dims} is not divisible by '
-                             f'num_heads={num_heads}.')
+        self._init_heads(embed_dims, num_heads, attn_drop_rate)
         if not 0 <= shift_size < window_size:
             raise ValueError(f'DATWindowAttention: shift_size={shift_size} must lie in '
                              f'[0, window_size={window_size}).')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.head_dims = embed_dims // num_heads
-        self.scale = self.head_dims**-0.5
         self.window_size = window_size
         self.shift_size = shift_size
-        self.attn_drop_rate = attn_drop_rate
 
         # Creation order (qkv, proj, then the table) is the official one, so a seeded build
         # draws the same initial weights.
