@@ -108,7 +108,7 @@ class DATBackboneBase(BaseModule):
     ``downsamples`` and the output norms ``norm{i}``.
 
     Subclasses define ``arch_zoo`` and ``block_letters`` (the letters ``block_types`` may
-    hold) and set ``in_channels``, ``out_indices`` and ``out_norm`` in ``__init__``.
+    hold); their ``__init__`` calls :meth:`_init_settings` and sets ``out_norm``.
     """
 
     arch_zoo: dict = {}
@@ -158,6 +158,20 @@ class DATBackboneBase(BaseModule):
                 raise ValueError(f'{name}: {key} needs {num_stages} entries, got '
                                  f'{tuple(values)}.')
         return out_indices
+
+    def _init_settings(self, arch: str | dict, in_channels: int, out_indices: Sequence[int],
+                       **per_stage: Sequence) -> dict:
+        """Validate the arguments and set ``in_channels``, ``embed_dims`` and ``out_indices``.
+
+        Returns:
+            dict: The arch settings (see :meth:`_parse_arch`).
+        """
+        settings = self._parse_arch(arch)
+        num_stages = len(settings['depths'])
+        self.out_indices = self._check_stage_args(num_stages, out_indices, **per_stage)
+        self.in_channels = in_channels
+        self.embed_dims = tuple(settings['embed_dims'])
+        return settings
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Extract multi-scale features.
@@ -284,18 +298,13 @@ class DAT(DATBackboneBase):
                  with_cp: bool = False,
                  init_cfg: dict | list[dict] | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        settings = self._parse_arch(arch)
+        settings = self._init_settings(arch, in_channels, out_indices,
+                                       offset_kernel_sizes=offset_kernel_sizes)
+        self.out_norm = out_norm
         norm_cfg = norm_cfg or dict(type='LN')
         act_cfg = act_cfg or dict(type='GELU')
-        embed_dims = settings['embed_dims']
-        depths = settings['depths']
+        embed_dims, depths = settings['embed_dims'], settings['depths']
         num_stages = len(depths)
-        out_indices = self._check_stage_args(num_stages, out_indices,
-                                             offset_kernel_sizes=offset_kernel_sizes)
-        self.in_channels = in_channels
-        self.embed_dims = tuple(embed_dims)
-        self.out_indices = out_indices
-        self.out_norm = out_norm
 
         self.patch_embed = DATPatchEmbed(in_channels, embed_dims[0], patch_size,
                                          norm_cfg=norm_cfg)
@@ -331,5 +340,5 @@ class DAT(DATBackboneBase):
         ])
 
         if out_norm:
-            for i in out_indices:
+            for i in self.out_indices:
                 self.add_module(f'norm{i}', build_norm_layer(norm_cfg, embed_dims[i])[1])

@@ -214,19 +214,14 @@ class DATPlusPlus(DATBackboneBase):
                  with_cp: bool = False,
                  init_cfg: dict | list[dict] | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        settings = self._parse_arch(arch)
+        settings = self._init_settings(arch, in_channels, out_indices,
+                                       offset_kernel_sizes=offset_kernel_sizes,
+                                       offset_strides=offset_strides)
+        self.out_norm = True  # DAT++ always normalises its outputs
         norm_cfg = norm_cfg or dict(type='LN')
         act_cfg = act_cfg or dict(type='GELU')
-        embed_dims = settings['embed_dims']
-        depths = settings['depths']
+        embed_dims, depths = settings['embed_dims'], settings['depths']
         num_stages = len(depths)
-        out_indices = self._check_stage_args(num_stages, out_indices,
-                                             offset_kernel_sizes=offset_kernel_sizes,
-                                             offset_strides=offset_strides)
-        self.in_channels = in_channels
-        self.embed_dims = tuple(embed_dims)
-        self.out_indices = out_indices
-        self.out_norm = True  # DAT++ always normalises its outputs
 
         self.patch_embed = DATPPStem(in_channels, embed_dims[0], norm_cfg, act_cfg)
         dpr = [r.item() for r in torch.linspace(0, drop_path_rate, sum(depths))]
@@ -254,7 +249,7 @@ class DATPlusPlus(DATBackboneBase):
                     norm_cfg=norm_cfg,
                     act_cfg=act_cfg,
                     with_cp=with_cp))
-            if i in out_indices:
+            if i in self.out_indices:
                 self.add_module(f'norm{i}', build_norm_layer(norm_cfg, embed_dims[i])[1])
             fmap_h, fmap_w = fmap_h // 2, fmap_w // 2
         self.downsamples = ModuleList([
