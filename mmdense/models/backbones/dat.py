@@ -102,8 +102,104 @@ class DATStage(BaseModule):
         return x
 
 
+class DATBackboneBase(BaseModule):
+    """What DAT and DAT++ (:class:`~mmdense.models.backbones.DATPlusPlus`) share: the ``arch``
+    validation, the stage-argument checks and the forward over ``patch_embed``, ``stages``,
+    ``downsamples`` and the output norms ``norm{i}``.
+
+    Subclasses define ``arch_zoo`` and ``block_letters`` (the letters ``block_types`` may
+    hold); their ``__init__`` calls :meth:`_init_settings` and sets ``out_norm``.
+    """
+
+    arch_zoo: dict = {}
+    block_letters: tuple[str, ...] = ()
+    _arch_keys = ('embed_dims', 'depths', 'num_heads', 'num_groups', 'block_types')
+
+    @classmethod
+    def _parse_arch(cls, arch: str | dict) -> dict:
+        name = cls.__name__
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise ValueError(f'{name}: unknown arch {arch!r}; choose one of '
+                                 f'{sorted(cls.arch_zoo)} or pass a dict.')
+            return cls.arch_zoo[arch]
+        if not isinstance(arch, dict):
+            raise TypeError(f'{name}: arch must be a str or a dict, got {type(arch).__name__}.')
+        missing = [k for k in cls._arch_keys if k not in arch]
+        if missing:
+            raise ValueError(f'{name}: the arch dict lacks the keys {missing}.')
+        num_stages = len(arch['depths'])
+        for key in cls._arch_keys:
+            if len(arch[key]) != num_stages:
+                raise ValueError(f'{name}: arch[{key!r}] has {len(arch[key])} entries, '
+                                 f'expected {num_stages} (one per stage).')
+        letters = cls.block_letters
+        for i, (types, depth) in enumerate(zip(arch['block_types'], arch['depths'])):
+            if len(types) != depth or any(t not in letters for t in types):
+                raise ValueError(f'{name}: arch block_types[{i}]={types!r} must hold {depth} '
+                                 f'letters out of {letters}.')
+            if 'D' in types and arch['num_groups'][i] <= 0:
+                raise ValueError(f'{name}: stage {i} has deformable blocks but num_groups='
+                                 f'{arch["num_groups"][i]}.')
+        return arch
+
+    @classmethod
+    def _check_stage_args(cls, num_stages: int, out_indices: Sequence[int],
+                          **per_stage: Sequence) -> tuple[int, ...]:
+        """Check ``out_indices`` and the per-stage sequences; return ``tuple(out_indices)``."""
+        name = cls.__name__
+        out_indices = tuple(out_indices)
+        for i in out_indices:
+            if not 0 <= i < num_stages:
+                raise ValueError(
+                    f'{name}: out_indices={out_indices} must lie in [0, {num_stages}).')
+        for key, values in per_stage.items():
+            if len(values) != num_stages:
+                raise ValueError(f'{name}: {key} needs {num_stages} entries, got '
+                                 f'{tuple(values)}.')
+        return out_indices
+
+    def _init_settings(self, arch: str | dict, in_channels: int, out_indices: Sequence[int],
+                       **per_stage: Sequence) -> dict:
+        """Validate the arguments and set ``in_channels``, ``embed_dims`` and ``out_indices``.
+
+        Returns:
+            dict: The arch settings (see :meth:`_parse_arch`).
+        """
+        settings = self._parse_arch(arch)
+        num_stages = len(settings['depths'])
+        self.out_indices = self._check_stage_args(num_stages, out_indices, **per_stage)
+        self.in_channels = in_channels
+        self.embed_dims = tuple(settings['embed_dims'])
+        return settings
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Extract multi-scale features.
+
+        Args:
+            x (Tensor): Images ``(B, C, H, W)`` of any size.
+
+        Returns:
+            tuple[Tensor]: One ``(B, C_i, ceil(H / s_i), ceil(W / s_i))`` map per entry of
+            ``out_indices``, with strides ``s_i`` = 4, 8, 16, 32.
+        """
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f'{type(self).__name__} expects images of shape '
+                             f'(B, {self.in_channels}, H, W), got {tuple(x.shape)}.')
+        x = self.patch_embed(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            if i > 0:
+                x = self.downsamples[i - 1](x)
+            x = stage(x)
+            if i in self.out_indices:
+                out = getattr(self, f'norm{i}')(x) if self.out_norm else x
+                outs.append(out.permute(0, 3, 1, 2).contiguous())
+        return tuple(outs)
+
+
 @MODELS.register_module()
-class DAT(BaseModule):
+class DAT(DATBackboneBase):
     """Deformable Attention Transformer (DAT v1) backbone.
 
     A re-implementation of LeapLabTHU/DAT @ 797f187f (``models/dat.py``, ``dat_blocks.py``,
@@ -181,7 +277,7 @@ class DAT(BaseModule):
             num_groups=(-1, -1, 4, 8),
             block_types=('LS', 'LS', 'LD' * 9, 'LD')),
     }
-    _arch_keys = ('embed_dims', 'depths', 'num_heads', 'num_groups', 'block_types')
+    block_letters = _BLOCK_TYPES
 
     def __init__(self,
                  arch: str | dict = 'tiny',
@@ -202,23 +298,13 @@ class DAT(BaseModule):
                  with_cp: bool = False,
                  init_cfg: dict | list[dict] | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        settings = self._parse_arch(arch)
+        settings = self._init_settings(arch, in_channels, out_indices,
+                                       offset_kernel_sizes=offset_kernel_sizes)
+        self.out_norm = out_norm
         norm_cfg = norm_cfg or dict(type='LN')
         act_cfg = act_cfg or dict(type='GELU')
-        embed_dims = settings['embed_dims']
-        depths = settings['depths']
+        embed_dims, depths = settings['embed_dims'], settings['depths']
         num_stages = len(depths)
-        out_indices = tuple(out_indices)
-        for i in out_indices:
-            if not 0 <= i < num_stages:
-                raise ValueError(f'DAT: out_indices={out_indices} must lie in [0, {num_stages}).')
-        if len(offset_kernel_sizes) != num_stages:
-            raise ValueError(f'DAT: offset_kernel_sizes needs {num_stages} entries, got '
-                             f'{tuple(offset_kernel_sizes)}.')
-        self.in_channels = in_channels
-        self.embed_dims = tuple(embed_dims)
-        self.out_indices = out_indices
-        self.out_norm = out_norm
 
         self.patch_embed = DATPatchEmbed(in_channels, embed_dims[0], patch_size,
                                          norm_cfg=norm_cfg)
@@ -254,55 +340,5 @@ class DAT(BaseModule):
         ])
 
         if out_norm:
-            for i in out_indices:
+            for i in self.out_indices:
                 self.add_module(f'norm{i}', build_norm_layer(norm_cfg, embed_dims[i])[1])
-
-    @classmethod
-    def _parse_arch(cls, arch: str | dict) -> dict:
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'DAT: unknown arch {arch!r}; choose one of '
-                                 f'{sorted(cls.arch_zoo)} or pass a dict.')
-            return cls.arch_zoo[arch]
-        if not isinstance(arch, dict):
-            raise TypeError(f'DAT: arch must be a str or a dict, got {type(arch).__name__}.')
-        missing = [k for k in cls._arch_keys if k not in arch]
-        if missing:
-            raise ValueError(f'DAT: the arch dict lacks the keys {missing}.')
-        num_stages = len(arch['depths'])
-        for key in cls._arch_keys:
-            if len(arch[key]) != num_stages:
-                raise ValueError(f'DAT: arch[{key!r}] has {len(arch[key])} entries, '
-                                 f'expected {num_stages} (one per stage).')
-        for i, (types, depth) in enumerate(zip(arch['block_types'], arch['depths'])):
-            if len(types) != depth or any(t not in _BLOCK_TYPES for t in types):
-                raise ValueError(f'DAT: arch block_types[{i}]={types!r} must hold {depth} '
-                                 f'letters out of {_BLOCK_TYPES}.')
-            if 'D' in types and arch['num_groups'][i] <= 0:
-                raise ValueError(f'DAT: stage {i} has deformable blocks but num_groups='
-                                 f'{arch["num_groups"][i]}.')
-        return arch
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Extract multi-scale features.
-
-        Args:
-            x (Tensor): Images ``(B, C, H, W)`` of any size.
-
-        Returns:
-            tuple[Tensor]: One ``(B, C_i, ceil(H / s_i), ceil(W / s_i))`` map per entry of
-            ``out_indices``, with strides ``s_i`` = 4, 8, 16, 32.
-        """
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f'DAT expects images of shape (B, {self.in_channels}, H, W), got '
-                             f'{tuple(x.shape)}.')
-        x = self.patch_embed(x)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            if i > 0:
-                x = self.downsamples[i - 1](x)
-            x = stage(x)
-            if i in self.out_indices:
-                out = getattr(self, f'norm{i}')(x) if self.out_norm else x
-                outs.append(out.permute(0, 3, 1, 2).contiguous())
-        return tuple(outs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -61,10 +61,72 @@ def _rename(key: str) -> str | None:
         # The official stage keeps 2 * depth norms: 2d before the attention, 2d+1 before the FFN.
         block, second = divmod(int(index), 2)
         return f'stages.{stage}.blocks.{block}.norm{second + 1}.{param}'
-    for pattern, replacement in _RULES:
+    return rename_by_rules(key, _RULES)
+
+
+def rename_by_rules(key: str, rules: Sequence[tuple[str, str]]) -> str:
+    """Rename ``key`` with the first ``(pattern, replacement)`` of ``rules`` it fully matches.
+
+    Raises:
+        KeyError: If no rule matches.
+    """
+    for pattern, replacement in rules:
         if re.fullmatch(pattern, key):
             return re.sub(pattern, replacement, key)
     raise KeyError(key)
+
+
+def convert_keys(state_dict: Mapping[str, torch.Tensor],
+                 rename: Callable[[str], str | None],
+                 pointwise: tuple[str, ...],
+                 layout: str,
+                 keep_prefixes: tuple[str, ...] = (),
+                 nested_prefix: str | None = None) -> OrderedDict:
+    """The conversion loop of the DAT v1 and DAT++ converters.
+
+    Removes a ``module.`` prefix, copies the keys under ``keep_prefixes`` unchanged, renames
+    the others with ``rename`` (None drops a key, ``KeyError`` marks it unknown) keeping a
+    ``nested_prefix`` in front, and flattens the 1x1 conv weights whose new name ends with one
+    of ``pointwise`` to linear weights.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The official weights.
+        rename (Callable): Official key (without prefixes) -> mmdense key or None.
+        pointwise (tuple[str]): Name endings of the official 1x1 convs.
+        layout (str): The official layout, named in the error message.
+        keep_prefixes (tuple[str]): Prefixes of keys copied unchanged.
+        nested_prefix (str, optional): Prefix kept in front of the renamed key.
+
+    Returns:
+        OrderedDict: The converted weights.
+
+    Raises:
+        ValueError: If keys are not part of ``layout``.
+    """
+    converted = OrderedDict()
+    unknown = []
+    for key, value in state_dict.items():
+        key = key[len('module.'):] if key.startswith('module.') else key
+        if keep_prefixes and key.startswith(keep_prefixes):
+            converted[key] = value
+            continue
+        prefix = ''
+        if nested_prefix and key.startswith(nested_prefix):
+            prefix, key = nested_prefix, key[len(nested_prefix):]
+        try:
+            new_key = rename(key)
+        except KeyError:
+            unknown.append(prefix + key)
+            continue
+        if new_key is None:
+            continue
+        if value.dim() == 4 and new_key.endswith(pointwise):
+            value = value.flatten(1)
+        converted[prefix + new_key] = value
+    if unknown:
+        shown = ', '.join(unknown[:10]) + (' ...' if len(unknown) > 10 else '')
+        raise ValueError(f'{len(unknown)} keys are not part of the official {layout}: {shown}')
+    return converted
 
 
 def convert_dat_state_dict(state_dict: Mapping[str, torch.Tensor]) -> OrderedDict:
@@ -84,25 +146,8 @@ def convert_dat_state_dict(state_dict: Mapping[str, torch.Tensor]) -> OrderedDic
     Raises:
         ValueError: If a key is not part of the official DAT v1 layout.
     """
-    converted = OrderedDict()
-    unknown = []
-    for key, value in state_dict.items():
-        key = key[len('module.'):] if key.startswith('module.') else key
-        try:
-            new_key = _rename(key)
-        except KeyError:
-            unknown.append(key)
-            continue
-        if new_key is None:
-            continue
-        if value.dim() == 4 and new_key.endswith(_POINTWISE):
-            value = value.flatten(1)
-        converted[new_key] = value
-    if unknown:
-        shown = ', '.join(unknown[:10]) + (' ...' if len(unknown) > 10 else '')
-        raise ValueError(f'{len(unknown)} keys are not part of the official DAT v1 layout '
-                         f'(LeapLabTHU/DAT models/dat.py): {shown}')
-    return converted
+    return convert_keys(state_dict, _rename, _POINTWISE,
+                        'DAT v1 layout (LeapLabTHU/DAT models/dat.py)')
 
 
 def official_state_dict_from_checkpoint(checkpoint: Mapping, source: str = 'checkpoint') -> Mapping:

@@ -22,7 +22,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch.utils.checkpoint import checkpoint
 
-from mmdense.models.utils.attention import dot_product_attention
+from mmdense.models.utils.attention import MultiHeadSettingsMixin, dot_product_attention
 
 # Logit offset the official shifted-window mask adds between tokens of different regions.
 # The same value masks padded tokens, so no row of the softmax is ever fully masked.
@@ -189,7 +189,7 @@ class DATPatchEmbed(BaseModule):
         return self.norm(out)
 
 
-class DATWindowAttention(BaseModule):
+class DATWindowAttention(MultiHeadSettingsMixin, BaseModule):
     """Window multi-head self-attention with a relative position bias (DAT 'L' and 'S').
 
     ``shift_size=0`` is the official ``LocalAttention``, ``shift_size > 0`` the
@@ -218,19 +218,12 @@ class DATWindowAttention(BaseModule):
                  proj_drop_rate: float = 0.,
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if embed_dims % num_heads != 0:
-            raise ValueError(f'DATWindowAttention: embed_dims={embed_dims} is not divisible by '
-                             f'num_heads={num_heads}.')
+        self._init_heads(embed_dims, num_heads, attn_drop_rate)
         if not 0 <= shift_size < window_size:
             raise ValueError(f'DATWindowAttention: shift_size={shift_size} must lie in '
                              f'[0, window_size={window_size}).')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.head_dims = embed_dims // num_heads
-        self.scale = self.head_dims**-0.5
         self.window_size = window_size
         self.shift_size = shift_size
-        self.attn_drop_rate = attn_drop_rate
 
         # Creation order (qkv, proj, then the table) is the official one, so a seeded build
         # draws the same initial weights.
@@ -294,7 +287,87 @@ class DATWindowAttention(BaseModule):
         return out
 
 
-class DATDeformableAttention(BaseModule):
+class CheckpointedBlock(BaseModule):
+    """A block whose ``forward`` runs ``_inner_forward``, recomputed in the backward pass when
+    ``self.with_cp`` is set (the DAT and DAT++ blocks)."""
+
+    with_cp = False
+
+    def _inner_forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block.
+
+        Args:
+            x (Tensor): ``(B, H, W, C)``.
+
+        Returns:
+            Tensor: ``(B, H, W, C)``.
+        """
+        if self.with_cp and x.requires_grad:
+            return checkpoint(self._inner_forward, x, use_reentrant=False)
+        return self._inner_forward(x)
+
+
+class DeformableAttentionBase(BaseModule):
+    """Parts that the DAT v1 and DAT++ deformable attentions share: the argument check, the
+    offset network after its depthwise conv, the projections, the bias table and its sampling.
+
+    A subclass calls :meth:`_init_settings`, creates ``offset_dwconv`` (its stride and padding
+    differ between the versions), then calls :meth:`_init_layers`; this keeps the official
+    creation order (offset net, q, k, v, out, table), so seeded builds draw the official
+    initial weights.
+    """
+
+    def _init_settings(self, embed_dims: int, num_heads: int, num_groups: int,
+                       offset_range_factor: float, attn_drop_rate: float) -> None:
+        if embed_dims % num_heads != 0 or num_heads % num_groups != 0:
+            raise ValueError(
+                f'{type(self).__name__}: need embed_dims ({embed_dims}) divisible by num_heads '
+                f'({num_heads}) and num_heads divisible by num_groups ({num_groups}).')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.num_groups = num_groups
+        self.head_dims = embed_dims // num_heads
+        self.group_dims = embed_dims // num_groups
+        self.scale = self.head_dims**-0.5
+        self.offset_range_factor = offset_range_factor
+        self.attn_drop_rate = attn_drop_rate
+
+    def _init_layers(self, rpe_table_size: tuple[int, int], proj_drop_rate: float,
+                     norm_cfg: dict | None, act_cfg: dict | None) -> None:
+        gc, embed_dims = self.group_dims, self.embed_dims
+        self.offset_norm = build_norm_layer(norm_cfg or dict(type='LN'), gc)[1]
+        self.offset_act = build_activation_layer(act_cfg or dict(type='GELU'))
+        self.offset_proj = nn.Linear(gc, 2, bias=False)
+        self.proj_q = nn.Linear(embed_dims, embed_dims)
+        self.proj_k = nn.Linear(embed_dims, embed_dims)
+        self.proj_v = nn.Linear(embed_dims, embed_dims)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop_rate)
+        self.rpe_table = nn.Parameter(torch.zeros(self.num_heads, *rpe_table_size))
+        trunc_normal_(self.rpe_table, std=0.01)
+
+    def _sample_bias(self, grid: torch.Tensor, batch: int, dtype: torch.dtype) -> torch.Tensor:
+        """Read every group's heads of ``rpe_table`` bilinearly at ``grid``.
+
+        Args:
+            grid (Tensor): ``(B * groups, N_q, N_k, 2)`` in ``[-1, 1]`` coordinates, ``(x, y)``.
+            batch (int): ``B``.
+            dtype (torch.dtype): Dtype of the table read (the input's).
+
+        Returns:
+            Tensor: ``(B * groups, heads / groups, N_q, N_k)``.
+        """
+        g, heads = self.num_groups, self.num_heads
+        table_size = self.rpe_table.shape[1:]
+        table = self.rpe_table.to(dtype).view(1, g, heads // g, *table_size)
+        table = table.expand(batch, -1, -1, -1, -1).reshape(batch * g, heads // g, *table_size)
+        return F.grid_sample(table, grid, mode='bilinear', align_corners=True)
+
+
+class DATDeformableAttention(DeformableAttentionBase):
     """Deformable multi-head attention of DAT v1 (the official ``DAttentionBaseline``).
 
     Per group of channels, an offset network (depthwise ``kernel_size`` conv -> LayerNorm ->
@@ -337,36 +410,12 @@ class DATDeformableAttention(BaseModule):
                  act_cfg: dict | None = None,
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if embed_dims % num_heads != 0 or num_heads % num_groups != 0:
-            raise ValueError(
-                f'DATDeformableAttention: need embed_dims ({embed_dims}) divisible by num_heads '
-                f'({num_heads}) and num_heads divisible by num_groups ({num_groups}).')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.num_groups = num_groups
-        self.head_dims = embed_dims // num_heads
-        self.group_dims = embed_dims // num_groups
-        self.scale = self.head_dims**-0.5
-        self.offset_range_factor = offset_range_factor
-        self.attn_drop_rate = attn_drop_rate
-        norm_cfg = norm_cfg or dict(type='LN')
-        act_cfg = act_cfg or dict(type='GELU')
-
-        # Creation order is the official one (offset net, q, k, v, out, table) so that a
-        # seeded build draws the same initial weights.
+        self._init_settings(embed_dims, num_heads, num_groups, offset_range_factor,
+                            attn_drop_rate)
         gc = self.group_dims
         self.offset_dwconv = nn.Conv2d(
             gc, gc, offset_kernel_size, 1, offset_kernel_size // 2, groups=gc)
-        self.offset_norm = build_norm_layer(norm_cfg, gc)[1]
-        self.offset_act = build_activation_layer(act_cfg)
-        self.offset_proj = nn.Linear(gc, 2, bias=False)
-        self.proj_q = nn.Linear(embed_dims, embed_dims)
-        self.proj_k = nn.Linear(embed_dims, embed_dims)
-        self.proj_v = nn.Linear(embed_dims, embed_dims)
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop_rate)
-        self.rpe_table = nn.Parameter(torch.zeros(num_heads, *rpe_table_size))
-        trunc_normal_(self.rpe_table, std=0.01)
+        self._init_layers(rpe_table_size, proj_drop_rate, norm_cfg, act_cfg)
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads}, '
@@ -425,10 +474,7 @@ class DATDeformableAttention(BaseModule):
         # Repeating the n query points along the key axis keeps the broadcast contiguous.
         queries = reference.flip(-1).view(1, n, 1, 2).expand(1, n, n, 2).reshape(1, n, 2 * n)
         displacement = (queries - pos.view(b * g, 1, 2 * n)).mul_(0.5).view(b * g, n, n, 2)
-        table_size = self.rpe_table.shape[1:]
-        table = self.rpe_table.to(x.dtype).view(1, g, heads // g, *table_size)
-        table = table.expand(b, -1, -1, -1, -1).reshape(b * g, heads // g, *table_size)
-        bias = F.grid_sample(table, displacement, mode='bilinear', align_corners=True)
+        bias = self._sample_bias(displacement, b, x.dtype)
 
         out = dot_product_attention(q, k, v, bias.view(b, heads, n, n).to(q.dtype), self.scale,
                                     self.attn_drop_rate if self.training else 0.)
@@ -436,7 +482,7 @@ class DATDeformableAttention(BaseModule):
         return self.proj_drop(self.proj(out))
 
 
-class DATBlock(BaseModule):
+class DATBlock(CheckpointedBlock):
     """Pre-norm transformer block of DAT: ``x + attn(LN(x))``, then ``x + FFN(LN(x))``.
 
     The attention and the FFN are built by :class:`DATStage` and passed in, because the
@@ -475,16 +521,3 @@ class DATBlock(BaseModule):
     def _inner_forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x)))
         return self.ffn(self.norm2(x), identity=x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the block.
-
-        Args:
-            x (Tensor): ``(B, H, W, C)``.
-
-        Returns:
-            Tensor: ``(B, H, W, C)``.
-        """
-        if self.with_cp and x.requires_grad:
-            return checkpoint(self._inner_forward, x, use_reentrant=False)
-        return self._inner_forward(x)

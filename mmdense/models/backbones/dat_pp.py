@@ -13,6 +13,7 @@ from mmengine.utils import to_2tuple
 from mmdense.models.utils.neighborhood_attention import NeighborhoodAttention2d
 from mmdense.registry import MODELS
 
+from .dat import DATBackboneBase
 from .dat_pp_layers import (
     DATPPBlock,
     DATPPConvFFN,
@@ -112,7 +113,7 @@ class DATPPStage(BaseModule):
 
 
 @MODELS.register_module()
-class DATPlusPlus(BaseModule):
+class DATPlusPlus(DATBackboneBase):
     """DAT++ backbone, the model of LeapLabTHU/DAT-Segmentation (``DAT`` there).
 
     A re-implementation of ``mmseg/models/backbones/dat.py`` @ 1ef86851 with the settings of
@@ -191,7 +192,7 @@ class DATPlusPlus(BaseModule):
             num_groups=(2, 4, 8, 16),
             block_types=_DATPP_BLOCKS),
     }
-    _arch_keys = ('embed_dims', 'depths', 'num_heads', 'num_groups', 'block_types')
+    block_letters = _BLOCK_TYPES
 
     def __init__(self,
                  arch: str | dict = 'tiny',
@@ -213,25 +214,14 @@ class DATPlusPlus(BaseModule):
                  with_cp: bool = False,
                  init_cfg: dict | list[dict] | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        settings = self._parse_arch(arch)
+        settings = self._init_settings(arch, in_channels, out_indices,
+                                       offset_kernel_sizes=offset_kernel_sizes,
+                                       offset_strides=offset_strides)
+        self.out_norm = True  # DAT++ always normalises its outputs
         norm_cfg = norm_cfg or dict(type='LN')
         act_cfg = act_cfg or dict(type='GELU')
-        embed_dims = settings['embed_dims']
-        depths = settings['depths']
+        embed_dims, depths = settings['embed_dims'], settings['depths']
         num_stages = len(depths)
-        out_indices = tuple(out_indices)
-        for i in out_indices:
-            if not 0 <= i < num_stages:
-                raise ValueError(
-                    f'DATPlusPlus: out_indices={out_indices} must lie in [0, {num_stages}).')
-        for name, values in (('offset_kernel_sizes', offset_kernel_sizes),
-                             ('offset_strides', offset_strides)):
-            if len(values) != num_stages:
-                raise ValueError(f'DATPlusPlus: {name} needs {num_stages} entries, got '
-                                 f'{tuple(values)}.')
-        self.in_channels = in_channels
-        self.embed_dims = tuple(embed_dims)
-        self.out_indices = out_indices
 
         self.patch_embed = DATPPStem(in_channels, embed_dims[0], norm_cfg, act_cfg)
         dpr = [r.item() for r in torch.linspace(0, drop_path_rate, sum(depths))]
@@ -259,60 +249,10 @@ class DATPlusPlus(BaseModule):
                     norm_cfg=norm_cfg,
                     act_cfg=act_cfg,
                     with_cp=with_cp))
-            if i in out_indices:
+            if i in self.out_indices:
                 self.add_module(f'norm{i}', build_norm_layer(norm_cfg, embed_dims[i])[1])
             fmap_h, fmap_w = fmap_h // 2, fmap_w // 2
         self.downsamples = ModuleList([
             DATPPDownsample(embed_dims[i], embed_dims[i + 1], norm_cfg)
             for i in range(num_stages - 1)
         ])
-
-    @classmethod
-    def _parse_arch(cls, arch: str | dict) -> dict:
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'DATPlusPlus: unknown arch {arch!r}; choose one of '
-                                 f'{sorted(cls.arch_zoo)} or pass a dict.')
-            return cls.arch_zoo[arch]
-        if not isinstance(arch, dict):
-            raise TypeError(
-                f'DATPlusPlus: arch must be a str or a dict, got {type(arch).__name__}.')
-        missing = [k for k in cls._arch_keys if k not in arch]
-        if missing:
-            raise ValueError(f'DATPlusPlus: the arch dict lacks the keys {missing}.')
-        num_stages = len(arch['depths'])
-        for key in cls._arch_keys:
-            if len(arch[key]) != num_stages:
-                raise ValueError(f'DATPlusPlus: arch[{key!r}] has {len(arch[key])} entries, '
-                                 f'expected {num_stages} (one per stage).')
-        for i, (types, depth) in enumerate(zip(arch['block_types'], arch['depths'])):
-            if len(types) != depth or any(t not in _BLOCK_TYPES for t in types):
-                raise ValueError(f'DATPlusPlus: arch block_types[{i}]={types!r} must hold '
-                                 f'{depth} letters out of {_BLOCK_TYPES}.')
-            if 'D' in types and arch['num_groups'][i] <= 0:
-                raise ValueError(f'DATPlusPlus: stage {i} has deformable blocks but '
-                                 f'num_groups={arch["num_groups"][i]}.')
-        return arch
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Extract multi-scale features.
-
-        Args:
-            x (Tensor): Images ``(B, C, H, W)`` of any size.
-
-        Returns:
-            tuple[Tensor]: One ``(B, C_i, ceil(H / s_i), ceil(W / s_i))`` map per entry of
-            ``out_indices`` (strides 4, 8, 16, 32), each after its own LayerNorm.
-        """
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f'DATPlusPlus expects images of shape (B, {self.in_channels}, H, W), '
-                             f'got {tuple(x.shape)}.')
-        x = self.patch_embed(x)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            if i > 0:
-                x = self.downsamples[i - 1](x)
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(getattr(self, f'norm{i}')(x).permute(0, 3, 1, 2).contiguous())
-        return tuple(outs)

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 
 import torch
 
+from .dat_checkpoint import convert_keys, rename_by_rules
+
 # The classifier of the ImageNet model is not part of the backbone.
 DROPPED_PATTERNS = (r'cls_norm\..*', r'cls_head\..*')
 # Segmentor parts kept as they are (mmseg 0.x and 1.x name them alike).
@@ -76,10 +78,7 @@ def _rename(key: str) -> str | None:
             block, second = divmod(index, 2)
             tail = f'.{match.group(3)}' if suffix == 'norm' else ''
             return f'stages.{stage}.blocks.{block}.{suffix}{second + 1}{tail}'
-    for pattern, replacement in _RULES:
-        if re.fullmatch(pattern, key):
-            return re.sub(pattern, replacement, key)
-    raise KeyError(key)
+    return rename_by_rules(key, _RULES)
 
 
 def convert_datpp_state_dict(state_dict: Mapping[str, torch.Tensor]) -> OrderedDict:
@@ -101,28 +100,6 @@ def convert_datpp_state_dict(state_dict: Mapping[str, torch.Tensor]) -> OrderedD
     Raises:
         ValueError: If a key is not part of the official DAT++ layout.
     """
-    converted = OrderedDict()
-    unknown = []
-    for key, value in state_dict.items():
-        key = key[len('module.'):] if key.startswith('module.') else key
-        if key.startswith(HEAD_PREFIXES):
-            converted[key] = value
-            continue
-        prefix = ''
-        if key.startswith('backbone.'):
-            prefix, key = 'backbone.', key[len('backbone.'):]
-        try:
-            new_key = _rename(key)
-        except KeyError:
-            unknown.append(prefix + key)
-            continue
-        if new_key is None:
-            continue
-        if value.dim() == 4 and new_key.endswith(_POINTWISE):
-            value = value.flatten(1)
-        converted[prefix + new_key] = value
-    if unknown:
-        shown = ', '.join(unknown[:10]) + (' ...' if len(unknown) > 10 else '')
-        raise ValueError(f'{len(unknown)} keys are not part of the official DAT++ layout '
-                         f'(LeapLabTHU/DAT-Segmentation mmseg/models/backbones/dat.py): {shown}')
-    return converted
+    return convert_keys(state_dict, _rename, _POINTWISE,
+                        'DAT++ layout (LeapLabTHU/DAT-Segmentation mmseg/models/backbones/dat.py)',
+                        keep_prefixes=HEAD_PREFIXES, nested_prefix='backbone.')

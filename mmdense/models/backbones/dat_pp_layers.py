@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks.drop import build_dropout
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
-from torch.utils.checkpoint import checkpoint
 
 from mmdense.models.utils.attention import dot_product_attention
+
+from .dat_layers import CheckpointedBlock, DeformableAttentionBase
 
 
 def _normalised_coords(start: float, length: int, denominator: int, dtype: torch.dtype,
@@ -147,7 +147,7 @@ class DATPPConvFFN(BaseModule):
         return self.drop(self.fc2(self.act(x)))
 
 
-class DATPPDeformableAttention(BaseModule):
+class DATPPDeformableAttention(DeformableAttentionBase):
     """Deformable multi-head attention of DAT++ (the official ``DAttentionBaseline`` with
     ``use_pe=True``, ``dwc_pe=False``, ``fixed_pe=False``, ``log_cpb=False``, ``no_off=False``).
 
@@ -191,34 +191,13 @@ class DATPPDeformableAttention(BaseModule):
                  act_cfg: dict | None = None,
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if embed_dims % num_heads != 0 or num_heads % num_groups != 0:
-            raise ValueError(
-                f'DATPPDeformableAttention: need embed_dims ({embed_dims}) divisible by '
-                f'num_heads ({num_heads}) and num_heads divisible by num_groups ({num_groups}).')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.num_groups = num_groups
-        self.head_dims = embed_dims // num_heads
-        self.group_dims = embed_dims // num_groups
-        self.scale = self.head_dims**-0.5
+        self._init_settings(embed_dims, num_heads, num_groups, offset_range_factor,
+                            attn_drop_rate)
         self.stride = stride
-        self.offset_range_factor = offset_range_factor
-        self.attn_drop_rate = attn_drop_rate
-
-        # Creation order is the official one (offset net, q, k, v, out, table).
         gc = self.group_dims
         padding = offset_kernel_size // 2 if offset_kernel_size != stride else 0
         self.offset_dwconv = nn.Conv2d(gc, gc, offset_kernel_size, stride, padding, groups=gc)
-        self.offset_norm = build_norm_layer(norm_cfg or dict(type='LN'), gc)[1]
-        self.offset_act = build_activation_layer(act_cfg or dict(type='GELU'))
-        self.offset_proj = nn.Linear(gc, 2, bias=False)
-        self.proj_q = nn.Linear(embed_dims, embed_dims)
-        self.proj_k = nn.Linear(embed_dims, embed_dims)
-        self.proj_v = nn.Linear(embed_dims, embed_dims)
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop_rate)
-        self.rpe_table = nn.Parameter(torch.zeros(num_heads, *rpe_table_size))
-        trunc_normal_(self.rpe_table, std=0.01)
+        self._init_layers(rpe_table_size, proj_drop_rate, norm_cfg, act_cfg)
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads}, '
@@ -274,11 +253,7 @@ class DATPPDeformableAttention(BaseModule):
         # Bias of query i and key j: the table read at (q_i - pos_j) / 2.
         queries = datpp_query_grid(h, w, pos.dtype, x.device).view(1, h * w, 1, 2)
         displacement = (queries - pos.view(b * g, 1, ns, 2)).mul(0.5)
-        table_size = self.rpe_table.shape[1:]
-        table = self.rpe_table.to(x.dtype).view(1, g, heads // g, *table_size)
-        table = table.expand(b, -1, -1, -1, -1).reshape(b * g, heads // g, *table_size)
-        bias = F.grid_sample(table, displacement.flip(-1).to(x.dtype), mode='bilinear',
-                             align_corners=True)  # (B*g, heads/g, HW, ns)
+        bias = self._sample_bias(displacement.flip(-1).to(x.dtype), b, x.dtype)
 
         out = dot_product_attention(q, k, v, bias.view(b, heads, h * w, ns).to(q.dtype),
                                     self.scale, self.attn_drop_rate if self.training else 0.)
@@ -286,7 +261,7 @@ class DATPPDeformableAttention(BaseModule):
         return self.proj_drop(self.proj(out))
 
 
-class DATPPBlock(BaseModule):
+class DATPPBlock(CheckpointedBlock):
     """DAT++ block: ``x + LPU(x)``, then ``x + ls1 * attn(LN(x))``, then ``x + ls2 * FFN(LN(x))``.
 
     LPU is a depthwise 3x3 conv (the official ``local_perception_units``); the layer scales
@@ -340,9 +315,3 @@ class DATPPBlock(BaseModule):
         x = x + self.drop_path(y if self.gamma1 is None else y * self.gamma1)
         y = self.ffn(self.norm2(x))
         return x + self.drop_path(y if self.gamma2 is None else y * self.gamma2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, H, W, C)`` -> ``(B, H, W, C)``."""
-        if self.with_cp and x.requires_grad:
-            return checkpoint(self._inner_forward, x, use_reentrant=False)
-        return self._inner_forward(x)

@@ -1,4 +1,5 @@
-"""Scaled dot-product attention that picks the faster of two equal computations per call."""
+"""Scaled dot-product attention that picks the faster of two equal computations per call, and
+the multi-head settings shared by the attention layers."""
 from __future__ import annotations
 
 import torch
@@ -54,3 +55,19 @@ def dot_product_attention(q: torch.Tensor,
     if dropout_p > 0:
         attn = F.dropout(attn, dropout_p, training=True)
     return torch.matmul(attn, v)
+
+
+class MultiHeadSettingsMixin:
+    """Common multi-head settings of the window attentions (DAT's window attention, the
+    neighbourhood attention): checks the head split and sets ``embed_dims``, ``num_heads``,
+    ``head_dims``, ``scale`` (``head_dims ** -0.5``) and ``attn_drop_rate``."""
+
+    def _init_heads(self, embed_dims: int, num_heads: int, attn_drop_rate: float) -> None:
+        if embed_dims % num_heads != 0:
+            raise ValueError(f'{type(self).__name__}: embed_dims={embed_dims} is not divisible '
+                             f'by num_heads={num_heads}.')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.head_dims = embed_dims // num_heads
+        self.scale = self.head_dims**-0.5
+        self.attn_drop_rate = attn_drop_rate

@@ -44,6 +44,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
+from .attention import MultiHeadSettingsMixin
+
 
 def window_starts(length: int, kernel_size: int,
                   device: torch.device | None = None) -> torch.Tensor:
@@ -165,7 +167,7 @@ def neighborhood_attention_2d(q: torch.Tensor,
     return out
 
 
-class NeighborhoodAttention2d(BaseModule):
+class NeighborhoodAttention2d(MultiHeadSettingsMixin, BaseModule):
     """Multi-head 2-D neighbourhood attention with a relative position bias.
 
     The official DAT++ ``NeighborhoodAttention2D`` (LeapLabTHU/DAT-Segmentation
@@ -193,18 +195,11 @@ class NeighborhoodAttention2d(BaseModule):
                  proj_drop_rate: float = 0.,
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if embed_dims % num_heads != 0:
-            raise ValueError(f'NeighborhoodAttention2d: embed_dims={embed_dims} is not divisible '
-                             f'by num_heads={num_heads}.')
+        self._init_heads(embed_dims, num_heads, attn_drop_rate)
         if kernel_size < 3 or kernel_size % 2 == 0:
             raise ValueError(f'NeighborhoodAttention2d: kernel_size must be odd and > 1, got '
                              f'{kernel_size}.')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.head_dims = embed_dims // num_heads
-        self.scale = self.head_dims**-0.5
         self.kernel_size = kernel_size
-        self.attn_drop_rate = attn_drop_rate
         # Creation order (qkv, rpb, proj) and torch's truncated normal are the official ones,
         # so a seeded build draws the official initial weights.
         self.qkv = nn.Linear(embed_dims, 3 * embed_dims)
