@@ -272,3 +272,63 @@ def test_pretrained_download_failure_names_url_cache_and_override(tmp_path, monk
     os.makedirs(osp.dirname(weights['cache']))
     open(weights['cache'], 'w').close()  # cached: the failure is something else
     assert explain_download_error(cfg, error) is None
+
+
+class _BestRunner:
+    """The part of a Runner that ``CheckpointHook._save_best_checkpoint`` uses."""
+
+    def __init__(self, work_dir):
+        from mmengine.logging import MessageHub, MMLogger
+        self.work_dir, self.epoch, self.iter = work_dir, 0, 0
+        self.message_hub = MessageHub.get_instance(f'best-ckpt-{work_dir}')
+        self.logger = MMLogger.get_instance(f'best-ckpt-{work_dir}')
+        self.crash = False
+
+    def save_checkpoint(self, out_dir, filename, file_client_args=None, save_optimizer=True,
+                        save_param_scheduler=True, meta=None, by_epoch=True,
+                        backend_args=None):
+        path = os.path.join(out_dir, filename)
+        if self.crash:  # the process dies half way through the write
+            with open(path, 'wb') as f:
+                f.write(b'PK\x03\x04 truncated')
+            raise KeyboardInterrupt
+        torch.save({'meta': meta}, path)
+
+
+def test_best_checkpoint_is_replaced_only_once_the_new_one_is_complete(tmp_path):
+    """mmengine deletes the previous best file before writing the new one in place; a crash
+    during that write must leave the previous best checkpoint."""
+    from mmengine.fileio.backends import LocalBackend
+
+    from mmdense.engine.hooks import SafeCheckpointHook
+
+    def new_hook(best_path=None):
+        hook = SafeCheckpointHook(interval=100, by_epoch=False, save_best='acc', rule='greater')
+        hook.out_dir, hook.file_backend = str(tmp_path), LocalBackend()
+        hook.best_ckpt_path = best_path
+        return hook
+
+    def files():
+        return sorted(f for f in os.listdir(tmp_path) if not f.startswith('.tmp-'))
+
+    hook, runner = new_hook(), _BestRunner(str(tmp_path))
+    runner.iter = 2
+    hook._save_best_checkpoint(runner, {'acc': 0.5})
+    runner.iter = 4
+    hook._save_best_checkpoint(runner, {'acc': 0.6})
+    assert files() == ['best_acc_iter_4.pth']  # the better one replaced the previous one
+    assert runner.message_hub.get_info('best_ckpt') == str(tmp_path / 'best_acc_iter_4.pth')
+    assert 'remove' not in vars(hook.file_backend)  # the redirection is undone
+
+    runner.iter, runner.crash = 6, True
+    with pytest.raises(KeyboardInterrupt):
+        hook._save_best_checkpoint(runner, {'acc': 0.7})
+    assert files() == ['best_acc_iter_4.pth']  # only the temporary file is partial
+    assert torch.load(tmp_path / 'best_acc_iter_4.pth', weights_only=False)['meta']['iter'] == 4
+
+    # The restarted run knows the best checkpoint from its last regular checkpoint.
+    hook, runner = new_hook(str(tmp_path / 'best_acc_iter_4.pth')), _BestRunner(str(tmp_path))
+    runner.message_hub.update_info('best_score', 0.6)
+    runner.iter = 8
+    hook._save_best_checkpoint(runner, {'acc': 0.8})
+    assert files() == ['best_acc_iter_8.pth']

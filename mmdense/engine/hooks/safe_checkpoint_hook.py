@@ -32,6 +32,13 @@ def _write_text_atomically(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _replace_synced(tmp_path: str, path: str) -> None:
+    """Flush ``tmp_path`` to disk, then rename it to ``path`` (atomic on one file system)."""
+    with open(tmp_path, 'rb') as f:
+        os.fsync(f.fileno())
+    os.replace(tmp_path, path)
+
+
 def non_finite_tensors(model, limit: int = 5) -> list[str]:
     """Names of the (first ``limit``) parameters and buffers of ``model`` holding NaN or inf."""
     module = model.module if is_model_wrapper(model) else model
@@ -115,14 +122,46 @@ class SafeCheckpointHook(CheckpointHook):
             **self.args)
         if not is_main_process():
             return
-        tmp_path = osp.join(self.out_dir, tmp_name)
-        with open(tmp_path, 'rb') as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, self.last_ckpt)
+        _replace_synced(osp.join(self.out_dir, tmp_name), self.last_ckpt)
         _write_text_atomically(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
         for old in stale:
             path = osp.join(self.out_dir, self.filename_tmpl.format(old))
             if osp.isfile(path):
+                os.remove(path)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """mmengine's ``save_best`` in the same crash-safe order as the regular checkpoints.
+
+        mmengine deletes the previous best file and then writes the new one in place, so a kill
+        during that write leaves no best checkpoint at all. Here the new best file is written
+        under a temporary name and renamed into place, and only then is the previous one
+        deleted. mmengine's selection logic (rules, several indicators, message-hub records) is
+        reused as it is, by redirecting its two file operations for the duration of the call
+        rather than by copying it.
+        """
+        if not self.save_best or not isinstance(self.file_backend, LocalBackend):
+            return super()._save_best_checkpoint(runner, metrics)
+        replaced = []
+        save = runner.save_checkpoint
+
+        def save_then_rename(out_dir, filename, *args, **kwargs):
+            if filename.startswith(TMP_PREFIX):  # a regular checkpoint, already made atomic
+                return save(out_dir, filename, *args, **kwargs)
+            save(out_dir, TMP_PREFIX + filename, *args, **kwargs)
+            if is_main_process():
+                _replace_synced(osp.join(out_dir, TMP_PREFIX + filename),
+                                osp.join(out_dir, filename))
+
+        self.file_backend.remove = replaced.append
+        runner.save_checkpoint = save_then_rename
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            del self.file_backend.remove, runner.save_checkpoint
+        current = {getattr(self, 'best_ckpt_path', None),
+                   *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        for path in replaced:
+            if path not in current and osp.isfile(path):
                 os.remove(path)
 
 
