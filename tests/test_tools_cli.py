@@ -1,5 +1,6 @@
 """Bad input to the tools gives a one-line, actionable error (not a traceback)."""
 import pytest
+import torch
 
 from tests.helpers.run_tool import run_tool
 from tests.helpers.seg_fixture import write_seg_config, write_seg_fixture
@@ -98,6 +99,28 @@ def test_unknown_registry_type_names_the_key_and_suggests(tmp_path):
     proc = run_tool('tools/train.py', cfg, '--work-dir', str(tmp_path / 'w'), check=False)
     _assert_error_line(proc, "unknown type 'FCNHaed' at model.decode_head.type",
                            "Did you mean 'FCNHead'?")
+
+
+def test_test_tool_unknown_registry_type_and_task_mismatch(tmp_path):
+    """tools/test.py gives the same one-line errors as tools/train.py."""
+    data = write_seg_fixture(str(tmp_path / 'd'))
+    ckpt = str(tmp_path / 'any.pth')
+    torch.save({'state_dict': {}}, ckpt)
+    cfg = write_seg_config(str(tmp_path / 'cfg.py'), data,
+                           extra="model['decode_head']['type'] = 'FCNHaed'\n")
+    proc = run_tool('tools/test.py', cfg, ckpt, '--work-dir', str(tmp_path / 'w'), check=False)
+    _assert_error_line(proc, "unknown type 'FCNHaed' at model.decode_head.type",
+                       "Did you mean 'FCNHead'?")
+
+    from mmdense.testing import write_nyud_fixture
+
+    root = str(write_nyud_fixture(tmp_path / 'nyud', num_train=1, num_val=1))
+    proc = run_tool(
+        'tools/test.py', 'configs/demt/quickstart_synthetic-nyud.py', ckpt,
+        '--work-dir', str(tmp_path / 'w2'), '--cfg-options',
+        f'test_dataloader.dataset.data_root={root}',
+        'test_evaluator.tasks=[semseg,depth,normals,edge,sal]', check=False)
+    _assert_error_line(proc, 'tasks of the config disagree', 'test_evaluator')
 
 
 def test_undownloadable_pretrained_weights(tmp_path):

@@ -146,7 +146,8 @@ def main():
         tune_cpu_allocator,
     )
     from mmdense.utils.checkpoint import CheckpointError, enable_unsafe_load
-    from mmdense.utils.cli import UserInputError
+    from mmdense.utils.cli import UserInputError, explain_registry_error, fix_persistent_workers
+    from mmdense.utils.task_consistency import TaskConsistencyError, check_task_consistency
 
     if args.unsafe_load:
         enable_unsafe_load()
@@ -160,22 +161,34 @@ def main():
 
     if cfg.get('default_scope', 'mmdense') == 'mmdense':
         register_all_modules(init_default_scope=False)
+    try:
+        check_task_consistency(cfg)
+    except TaskConsistencyError as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
+    fix_persistent_workers(cfg)
     cpu_distributed = adapt_cfg_for_cpu_distributed(cfg)
 
     from mmengine.evaluator import DumpResults
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    if cpu_distributed:
-        adapt_runner_for_cpu_distributed(runner)
-    if args.out is not None:
-        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-    check_checkpoint_on_load(runner, allow_partial=args.allow_partial)
     try:
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        if cpu_distributed:
+            adapt_runner_for_cpu_distributed(runner)
+        if args.out is not None:
+            runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+        check_checkpoint_on_load(runner, allow_partial=args.allow_partial)
         runner.test()
     except CheckpointError as e:
         print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
+    except KeyError as e:
+        message = explain_registry_error(cfg, e)
+        if message is None:
+            raise
+        print(f'error: {message}', file=sys.stderr)
         sys.exit(2)
 
 
