@@ -7,6 +7,8 @@ import sys
 
 from .seg_fixture import REPO
 
+_GLOO_ABORT = 'terminate called without an active exception'
+
 
 def run_tool(*args: str, timeout: int = 600, env: dict | None = None,
              check: bool = True) -> subprocess.CompletedProcess:
@@ -23,6 +25,14 @@ def run_tool(*args: str, timeout: int = 600, env: dict | None = None,
         cmd = [sys.executable, *args]
     proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True,
                           timeout=timeout)
+    if proc.returncode != 0 and _GLOO_ABORT in proc.stderr and 'dist_' in args[0]:
+        # Known, not yet understood: on a loaded 2-core machine a gloo rank sometimes aborts
+        # ("terminate called without an active exception", SIGABRT) right after a run that
+        # otherwise succeeded. One relaunch, announced, so that a deterministic failure still
+        # fails the test.
+        print(f'{args[0]}: a rank aborted in gloo; launching once more', file=sys.stderr)
+        proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True,
+                              timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
             f'{" ".join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n'
