@@ -114,7 +114,7 @@ def test_attention_uses_fused_kernels_on_cuda(monkeypatch, family):
 @pytest.mark.parametrize('impl', ['sample', 'torchvision'])
 def test_demt_deformable_sampling_channels_last(impl):
     """benchmark.py --channels-last: the mixer takes channels-last maps, with equal outputs."""
-    from mmdense.models.utils.demt_deform import ChannelDeformConv2d
+    from mmdense.models.heads.demt.deform import ChannelDeformConv2d
     torch.manual_seed(0)
     conv = ChannelDeformConv2d(8, 16, impl=impl)
     x = torch.randn(2, 8, 12, 10)
@@ -127,7 +127,7 @@ def test_demt_deformable_sampling_channels_last(impl):
 @pytest.mark.cuda
 @pytest.mark.parametrize('impl', ['sample', 'torchvision'])
 def test_demt_deformable_sampling_cuda_matches_cpu(impl):
-    from mmdense.models.utils.demt_deform import ChannelDeformConv2d
+    from mmdense.models.heads.demt.deform import ChannelDeformConv2d
     torch.manual_seed(0)
     conv = ChannelDeformConv2d(8, 16, impl=impl)
     with torch.no_grad():  # offsets of a few pixels, so the sampling is not trivial

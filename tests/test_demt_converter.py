@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from mmdense.models.utils.demt_converter import (
+from mmdense.models.heads.demt.demt_checkpoint import (
     DeMTConversionError,
     convert_demt_state_dict,
     extract_demt_state_dict,

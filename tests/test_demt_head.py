@@ -5,8 +5,8 @@ import torch.nn.functional as F
 from torchvision.ops import deform_conv2d
 
 from mmdense.models.heads import DeMTHead
-from mmdense.models.utils.demt_converter import convert_demt_head
-from mmdense.models.utils.demt_deform import ChannelDeformConv2d, channelwise_deform_sample
+from mmdense.models.heads.demt.deform import ChannelDeformConv2d, channelwise_deform_sample
+from mmdense.models.heads.demt.demt_checkpoint import convert_demt_head
 
 NYUD = (['semseg', 'depth', 'normals', 'edge'], dict(semseg=40, depth=1, normals=3, edge=1))
 PASCAL = (['semseg', 'human_parts', 'sal', 'normals', 'edge'],

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmdense.models.utils.demt_layers import TaskQuery
+from mmdense.models.heads.demt.layers import TaskQuery
 
 
 def _pair(chunk_size):

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from mmdense.models.heads import DeMTHead
-from mmdense.models.utils.demt_converter import convert_demt_head
+from mmdense.models.heads.demt.demt_checkpoint import convert_demt_head
 
 from .test_demt_head import NYUD, random_official_head, reference_forward, small_feats
 

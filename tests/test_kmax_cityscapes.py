@@ -18,7 +18,10 @@ from mmseg.models.backbones import ResNet
 from mmdense.models.backbones.resnet_stem import ResNetWithStem
 from mmdense.models.heads.kmax import KMaXPixelDecoder
 from mmdense.models.heads.kmax.aux_semantic_head import KMaXAuxSemanticLightHead
-from mmdense.models.heads.kmax.checkpoint import convert_decoder_key, convert_kmax_state_dict
+from mmdense.models.segmentors.kmax_deeplab_checkpoint import (
+    convert_decoder_key,
+    convert_kmax_state_dict,
+)
 from mmdense.registry import MODELS
 from mmdense.utils import register_all_modules
 from tests.test_kmax_converter import _d2_resnet50_shapes, _random_state

@@ -10,7 +10,7 @@ import torch
 from mmengine.registry import DefaultScope
 
 from mmdense.models.backbones.timm_convnext import TimmConvNeXt
-from mmdense.models.heads.kmax.checkpoint import (
+from mmdense.models.segmentors.kmax_deeplab_checkpoint import (
     convert_convnext_key,
     convert_decoder_key,
     convert_kmax_state_dict,

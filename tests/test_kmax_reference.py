@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mmdense.models.heads.kmax import KMaXHead
-from mmdense.models.heads.kmax.checkpoint import convert_kmax_state_dict
+from mmdense.models.segmentors.kmax_deeplab_checkpoint import convert_kmax_state_dict
 
 REF_DIR = '/work/shared/reference'
 BN = dict(type='BN', eps=1e-3, momentum=0.01)

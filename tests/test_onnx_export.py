@@ -196,7 +196,7 @@ def test_dat_reference_points_equal_the_official_formula():
 
 
 def test_demt_task_attention_one_block_equals_chunks():
-    from mmdense.models.utils.demt_layers import TaskQuery
+    from mmdense.models.heads.demt.layers import TaskQuery
     torch.manual_seed(0)
     layer = TaskQuery(8, 2, chunk_size=5).eval()
     query, tokens = torch.randn(12, 8), torch.randn(12, 3, 8)

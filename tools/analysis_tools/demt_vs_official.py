@@ -172,7 +172,7 @@ def main():
     from mmengine.registry import MODELS
 
     import mmdense  # noqa: F401
-    from mmdense.models.utils.demt_converter import convert_demt_head
+    from mmdense.models.heads.demt.demt_checkpoint import convert_demt_head
     from mmdense.utils import register_all_modules, tune_cpu_allocator
     from mmdense.utils.cli import load_config
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mmdense.models.utils.demt_converter import (
+from mmdense.models.heads.demt.demt_checkpoint import (
     DeMTConversionError,
     convert_demt_state_dict,
     extract_demt_state_dict,

@@ -16,7 +16,7 @@ What changes:
 - decoder keys ``sem_seg_head.*`` become ``decode_head.*`` with mmdense's module names
   (``_stages.i._blocks.j._conv1_bn_act.norm`` -> ``stages.i.j.conv1.bn``, the train-only
   ``predictor._auxiliary_semantic_predictor`` -> ``aux_semantic_head``, ...); see
-  ``mmdense/models/heads/kmax/checkpoint.py``;
+  ``mmdense/models/segmentors/kmax_deeplab_checkpoint.py``;
 - the detectron2 ResNet (``stem``, ``res2``-``res5``, ``shortcut``) becomes mmseg's ``ResNet``
   (``conv1``/``bn1``, ``layer1``-``layer4``, ``downsample``); ConvNeXt
   (``downsample_layers``, ``stages.i.j.dwconv``/``pwconv1``...) becomes timm's layout used by
@@ -34,7 +34,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mmdense.models.heads.kmax.checkpoint import convert_kmax_state_dict
+from mmdense.models.segmentors.kmax_deeplab_checkpoint import convert_kmax_state_dict
 from mmdense.utils.checkpoint import (
     CheckpointError,
     add_unsafe_load_argument,

@@ -1,2 +1,2 @@
-from .demt_head import DeMTHead  # noqa: F401
+from .demt import DeMTHead  # noqa: F401
 from .kmax import KMaXHead, KMaXPixelDecoder, KMaXTransformerDecoder  # noqa: F401

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from torch import Tensor
 
-from .demt_deform import ChannelDeformConv2d, conv1x1
+from .deform import ChannelDeformConv2d, conv1x1
 
 
 class DeformableMixerLayer(nn.Module):

@@ -11,8 +11,9 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmdense.models.utils.demt_layers import DeformableMixer, TaskInteraction, TaskQuery
 from mmdense.registry import MODELS
+
+from .layers import DeformableMixer, TaskInteraction, TaskQuery
 
 
 @MODELS.register_module()
@@ -28,7 +29,7 @@ class DeMTHead(BaseModule):
 
     The outputs equal the official ``DemtHead`` run on each image alone. The official code
     runs its attentions over the batch axis, so batches of several images mix there; see
-    :mod:`mmdense.models.utils.demt_layers`. Official weights load after conversion with
+    :mod:`mmdense.models.heads.demt.layers`. Official weights load after conversion with
     ``tools/model_converters/demt2mmdense.py``.
 
     Args:
