@@ -49,6 +49,7 @@ from mmengine.registry import METRICS, MODELS, DefaultScope
 from mmdense.registry import MODELS as MMDENSE_MODELS
 from mmdense.registry import WEIGHT_INITIALIZERS
 from mmdense.utils import register_all_modules
+from mmdense.utils.cli import UserInputError, load_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DOCS = ['README.md', 'data/README.md'] + sorted(
@@ -220,9 +221,17 @@ def parse_with_tool(where: str, module, argv: list[str], monkeypatch) -> object:
     monkeypatch.setattr(sys, 'argv', [module.__name__] + argv)
     monkeypatch.setenv('LOCAL_RANK', os.environ.get('LOCAL_RANK', '0'))  # train.py sets it
     try:
-        return module.parse_args()
+        args = module.parse_args()
     except SystemExit as e:
         pytest.fail(f'{where}: arguments {argv} do not parse (exit {e.code})')
+    config, options = getattr(args, 'config', None), getattr(args, 'cfg_options', None)
+    if options and isinstance(config, str) and config.startswith('configs/'):
+        # as the tools do: every key of --cfg-options must exist, with a value of its type
+        try:
+            load_config(osp.join(ROOT, config), options)
+        except UserInputError as e:
+            pytest.fail(f'{where}: --cfg-options: {e}')
+    return args
 
 
 def check_paths(where: str, words: list[str]) -> None:
@@ -335,17 +344,22 @@ def test_parsing_of_blocks_and_commands():
         parse_blocks('X.md', '```bash\nls\n')
 
 
-@pytest.mark.parametrize('line,error', [
-    ('python tools/train.py configs/demt/nyud_hrnet.py --no-such-option', 'do not parse'),
-    ('python tools/train.py configs/demt/no_such_config.py', 'does not exist'),
-    ('python tools/no_such_tool.py', 'does not exist'),
-    ('bash tools/dist_train.sh configs/demt/nyud_hrnet.py eight', 'is not a number'),
-    ('bash tools/run.sh quickstar', 'tools/run.sh takes one of'),
-    ('csCreateTrainIdLabelImgs', 'is not a repository command'),
+FAILED = pytest.fail.Exception
+
+
+@pytest.mark.parametrize('line,exception,error', [
+    ('python tools/train.py configs/demt/nyud_hrnet.py --no-such-option', FAILED, 'do not parse'),
+    ('python tools/train.py configs/demt/nyud_hrnet.py --cfg-options model.backbone.nit_cfg=None',
+     FAILED, 'model.backbone.nit_cfg'),
+    ('python tools/train.py configs/demt/no_such_config.py', AssertionError, 'does not exist'),
+    ('python tools/no_such_tool.py', AssertionError, 'does not exist'),
+    ('bash tools/dist_train.sh configs/demt/nyud_hrnet.py eight', AssertionError,
+     'is not a number'),
+    ('bash tools/run.sh quickstar', AssertionError, 'tools/run.sh takes one of'),
+    ('csCreateTrainIdLabelImgs', AssertionError, 'is not a repository command'),
 ])
-def test_broken_commands_fail(line, error, monkeypatch):
-    with pytest.raises(pytest.fail.Exception if error == 'do not parse' else AssertionError,
-                       match=error):
+def test_broken_commands_fail(line, exception, error, monkeypatch):
+    with pytest.raises(exception, match=error):
         for words in command_lines(line):
             check_command('X.md:L1', words, monkeypatch)
 
