@@ -21,10 +21,13 @@ A block that cannot be checked carries a marker on the line before its fence, wi
 python fragment that is compiled and type-checked but neither run nor built (a skeleton with
 ``...``). Any other block fails.
 
-What the quick start runs is also run for real elsewhere: ``bash tools/run.sh test`` is the CI
-entry point (.ci/run); the steps of ``bash tools/run.sh quickstart`` (tools/misc/quickstart.sh:
-make_synthetic_nyud.py, train.py and test.py --show-dir on the quickstart config) are run by
-tests/test_mtl_e2e.py, tests/test_tools_cli.py and tests/test_tools_e2e.py.
+Here commands are parsed, not run. What the quick start runs is run for real elsewhere:
+``bash tools/run.sh test`` is the CI entry point (.ci/run). The steps of ``bash tools/run.sh
+quickstart`` (tools/misc/quickstart.sh) are run one by one: make_synthetic_nyud.py and train.py
+on the quickstart config by tests/test_mtl_e2e.py; test.py on a DeMT config by
+tests/test_demt_recipe.py, with --show-dir by tests/test_tools_e2e.py (on a single-task config)
+and the multi-task drawing hook by tests/test_multitask_visualizer.py. The script itself is not
+run by a test (it writes data/synthetic_nyud inside the repository).
 """
 from __future__ import annotations
 
