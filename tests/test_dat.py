@@ -1,6 +1,5 @@
 """Tests of the DAT v1 backbone, its layers and the checkpoint converter."""
 import importlib.util
-import json
 import math
 import os.path as osp
 
@@ -18,9 +17,9 @@ from mmdense.models.backbones.dat_layers import (
     shifted_window_mask,
 )
 from mmdense.registry import MODELS
+from tests.helpers.reference import load_reference
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-REFERENCE_DIR = '/work/shared/reference'
 
 # Parameter counts of the official classification models (LeapLabTHU/DAT @ 797f187f, built
 # from configs/dat_{tiny,small,base}.yaml), classifier (cls_norm + cls_head) included.
@@ -128,11 +127,9 @@ def test_official_layout_matches_reference(arch):
     assert len(layout) == OFFICIAL_NUM_STATE_DICT_ENTRIES[arch]
     assert sum(math.prod(s) for k, s in layout if 'relative_position_index' not in k
                and 'attn_mask' not in k) == OFFICIAL_NUM_PARAMS[arch]
-    path = osp.join(REFERENCE_DIR, f'dat_{arch}.keys.json')
-    if osp.isfile(path):  # the shared reference files exist on the development machine only
-        with open(path) as f:
-            reference = json.load(f)['state_dict']
-        assert {k: tuple(s) for k, s in reference} == dict(layout)
+    reference = load_reference(f'dat_{arch}')
+    assert {k: tuple(s) for k, s in reference['state_dict']} == dict(layout)
+    assert reference['num_params'] == OFFICIAL_NUM_PARAMS[arch]
 
 
 def test_seeded_build_reproduces_official_outputs():

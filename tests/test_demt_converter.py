@@ -1,6 +1,5 @@
 """Conversion of official DeMT (PyTorch-Lightning) checkpoints to MultiTaskEncoderDecoder."""
 import importlib.util
-import json
 import os.path as osp
 import re
 
@@ -13,10 +12,10 @@ from mmdense.models.heads.demt.demt_checkpoint import (
     extract_demt_state_dict,
 )
 from mmdense.registry import MODELS
+from tests.helpers.reference import reference_layout
 
 from .test_demt_head import HRNET18, NYUD, PASCAL, SWIN_T, official_head_layout
 
-REFERENCE = '/work/shared/reference'
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 HRNET18S = dict(type='HRNet', extra=dict(
@@ -99,16 +98,10 @@ def expected_name(key, tasks):
 @pytest.mark.parametrize('name,in_channels,tasks', [
     ('nyud_hrnet18', HRNET18, NYUD), ('pascal_swint', SWIN_T, PASCAL)])
 def test_layout_helpers_match_the_reference_facts(name, in_channels, tasks):
-    path = osp.join(REFERENCE, f'demt_head_{name}.keys.json')
-    if not osp.isfile(path):
-        pytest.skip('reference facts not available')
-    ref = json.load(open(path))
-    assert [(k, tuple(s)) for k, s in ref['state_dict']] == \
-        official_head_layout(in_channels, *tasks)
+    assert reference_layout(f'demt_head_{name}') == official_head_layout(in_channels, *tasks)
     bb = 'hrnet18s' if in_channels == HRNET18 else 'swint'
-    ref = json.load(open(osp.join(REFERENCE, f'demt_backbone_{bb}.keys.json')))
     cfg = HRNET18S if in_channels == HRNET18 else SWINT
-    assert [(k, tuple(s)) for k, s in ref['state_dict']] == official_backbone_layout(cfg)
+    assert reference_layout(f'demt_backbone_{bb}') == official_backbone_layout(cfg)
 
 
 @pytest.mark.parametrize('backbone,in_channels,tasks', [

@@ -6,7 +6,6 @@ configs are read with ``Config.fromfile``; what the official code does in code r
 configuration (depth rescaling, centred padding of the normalised image, cropping back, the
 Swin checkpoint layout) is checked on fixtures.
 """
-import json
 import os.path as osp
 
 import mmcv
@@ -22,6 +21,7 @@ from mmdense.registry import DATASETS, MODELS
 from mmdense.structures import MultiTaskDataSample
 from mmdense.testing import write_nyud_fixture, write_pascal_fixture
 from mmdense.utils import register_all_modules
+from tests.helpers.reference import reference_layout
 from tests.helpers.seg_fixture import REPO
 
 register_all_modules(init_default_scope=True)
@@ -56,7 +56,6 @@ SWIN_ARCH = {
     'swin-s': (96, (2, 2, 18, 2), (3, 6, 12, 24)),
     'swin-b': (128, (2, 2, 18, 2), (4, 8, 16, 32)),
 }
-SWIN_KEYS = osp.join(osp.dirname(__file__), 'data', 'demt_swin-t_backbone_keys.json')
 
 
 def _cfg(name):
@@ -230,8 +229,7 @@ def _upernet_checkpoint(path, backbone_layout):
 def test_swin_loads_every_backbone_key_of_the_upernet_checkpoint(name, tmp_path):
     """Every tensor of the official Swin-T layout (output norms included) reaches the
     backbone through the config's init_cfg; the decode/auxiliary heads are left out."""
-    with open(SWIN_KEYS) as f:
-        layout = [(k, tuple(s)) for k, s in json.load(f)['state_dict']]
+    layout = reference_layout('demt_backbone_swint')
     cfg = _cfg(name)
     ckpt = str(tmp_path / 'upernet_swin_tiny.pth')
     source = _upernet_checkpoint(ckpt, layout)

@@ -1,7 +1,6 @@
 """Tests of the HRFormer backbone, its official-checkpoint converter and its configs."""
 import copy
 import importlib.util
-import json
 import math
 import os.path as osp
 from collections import OrderedDict
@@ -20,9 +19,9 @@ from mmdense.models.backbones.hrformer_checkpoint import (
     relative_position_index,
 )
 from mmdense.registry import MODELS
+from tests.helpers.reference import load_reference
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-REFERENCE_DIR = '/work/shared/reference'
 
 # Official HRT (HRNet/HRFormer @ 1245b88b, pose/mmpose/models/backbones/hrt.py) of
 # hrt_{small,base}_coco_256x192.py: parameter and state-dict entry counts, and the output stats
@@ -199,12 +198,9 @@ def test_official_layout_and_param_counts(arch):
     assert sum(math.prod(s) for k, s in layout
                if not k.endswith(('running_mean', 'running_var', 'num_batches_tracked',
                                   'relative_position_index'))) == OFFICIAL_NUM_PARAMS[arch]
-    path = osp.join(REFERENCE_DIR, f'hrformer_{arch}.keys.json')
-    if osp.isfile(path):  # the shared reference files exist on the development machine only
-        with open(path) as f:
-            reference = json.load(f)
-        assert [(k, tuple(s)) for k, s in reference['state_dict']] == layout
-        assert reference['num_params'] == OFFICIAL_NUM_PARAMS[arch]
+    reference = load_reference(f'hrformer_{arch}')
+    assert [(k, tuple(s)) for k, s in reference['state_dict']] == layout
+    assert reference['num_params'] == OFFICIAL_NUM_PARAMS[arch]
     # the mmdense model has the official parameters whether or not the bias is added
     for with_rpe in (False, True):
         assert num_params(build_hrformer(arch, with_rpe=with_rpe)) == OFFICIAL_NUM_PARAMS[arch]

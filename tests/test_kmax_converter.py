@@ -1,6 +1,5 @@
 """tools/model_converters/kmax2mmdense.py on checkpoints in the official (detectron2) layout."""
 import importlib.util
-import json
 import os.path as osp
 import pickle
 
@@ -18,10 +17,10 @@ from mmdense.models.segmentors.kmax_deeplab_checkpoint import (
 )
 from mmdense.registry import MODELS
 from mmdense.utils import register_all_modules
+from tests.helpers.reference import reference_layout
 from tests.helpers.run_tool import run_tool
 
 register_all_modules(init_default_scope=False)
-REF = '/work/shared/reference/kmax_decoder_coco_r50.keys.json'
 BN = dict(type='BN', eps=1e-3, momentum=0.01)
 
 
@@ -102,12 +101,8 @@ def test_unknown_keys_are_reported():
 
 
 def test_full_checkpoint_converts_and_loads_strictly(tmp_path):
-    if not osp.isfile(REF):
-        pytest.skip('reference keys not available')
-    with open(REF) as f:
-        ref = json.load(f)
     shapes = {'backbone.' + k: s for k, s in _d2_resnet50_shapes().items()}
-    shapes.update({'sem_seg_head.' + k: tuple(s) for k, s in ref['state_dict']})
+    shapes.update({'sem_seg_head.' + k: s for k, s in reference_layout('kmax_decoder_coco_r50')})
     official = _random_state(shapes)
     official['pixel_mean'] = torch.zeros(3, 1, 1)
     official['pixel_std'] = torch.ones(3, 1, 1)

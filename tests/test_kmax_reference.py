@@ -4,25 +4,14 @@ The official decoder initialises itself in its constructors; mmdense's does the 
 same order, so ``torch.manual_seed(0)`` gives the official weights and the reference output
 statistics (``output_stats`` of the keys.json files) must be reproduced.
 """
-import json
-import os.path as osp
-
 import pytest
 import torch
 
 from mmdense.models.heads.kmax import KMaXHead
 from mmdense.models.segmentors.kmax_deeplab_checkpoint import convert_kmax_state_dict
+from tests.helpers.reference import load_reference
 
-REF_DIR = '/work/shared/reference'
 BN = dict(type='BN', eps=1e-3, momentum=0.01)
-
-
-def _load_ref(name):
-    path = osp.join(REF_DIR, f'{name}.keys.json')
-    if not osp.isfile(path):
-        pytest.skip(f'reference file {path} not available')
-    with open(path) as f:
-        return json.load(f)
 
 
 def _official_head(seed=0):
@@ -38,7 +27,7 @@ def head():
 
 
 def test_parameter_counts(head):
-    ref = _load_ref('kmax_decoder_coco_r50')
+    ref = load_reference('kmax_decoder_coco_r50')
 
     def count(m):
         return sum(p.numel() for p in m.parameters())
@@ -51,7 +40,7 @@ def test_parameter_counts(head):
 
 
 def test_official_keys_map_one_to_one(head):
-    ref = _load_ref('kmax_decoder_coco_r50')
+    ref = load_reference('kmax_decoder_coco_r50')
     official = {'sem_seg_head.' + k: torch.zeros(shape) for k, shape in ref['state_dict']}
     converted = convert_kmax_state_dict(official)
     mine = {'decode_head.' + k: v for k, v in head.state_dict().items()}
@@ -62,7 +51,7 @@ def test_official_keys_map_one_to_one(head):
 
 @pytest.mark.parametrize('name', ['kmax_decoder_coco_r50', 'kmax_decoder_coco_r50_513'])
 def test_seeded_model_reproduces_official_outputs(name, head):
-    ref = _load_ref(name)
+    ref = load_reference(name)
     gen = torch.Generator().manual_seed(0)
     feats = [torch.randn(ref['input_shape'][k], generator=gen)
              for k in ('res2', 'res3', 'res4', 'res5')]

@@ -1,6 +1,5 @@
 """Tests of the MPViT backbone, its batched multi-path layers and the checkpoint converter."""
 import importlib.util
-import json
 import math
 import os.path as osp
 
@@ -12,9 +11,9 @@ from mmdense.models.backbones import MPViT
 from mmdense.models.backbones.mpvit_checkpoint import convert_mpvit_state_dict
 from mmdense.models.backbones.mpvit_layers import MultiPathLinear
 from mmdense.registry import MODELS
+from tests.helpers.reference import load_reference
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-REFERENCE_DIR = '/work/shared/reference'
 ARCHS = ['tiny', 'xsmall', 'small', 'base']
 
 # Unique parameters of the official segmentation backbone (youngwanLEE/MPViT @ e2d86e6c,
@@ -136,12 +135,9 @@ def test_param_counts_and_layout_match_official(arch):
                and 'num_batches' not in k) == OFFICIAL_NUM_PARAMS[arch]
     if arch in OFFICIAL_NUM_ENTRIES:
         assert len(layout) == OFFICIAL_NUM_ENTRIES[arch]
-    path = osp.join(REFERENCE_DIR, f'mpvit_{arch}.keys.json')
-    if osp.isfile(path):  # the shared reference files exist on the development machine only
-        with open(path) as f:
-            reference = json.load(f)
-        assert [(k, tuple(s)) for k, s in reference['state_dict']] == layout
-        assert reference['num_params'] == OFFICIAL_NUM_PARAMS[arch]
+    reference = load_reference(f'mpvit_{arch}')
+    assert [(k, tuple(s)) for k, s in reference['state_dict']] == layout
+    assert reference['num_params'] == OFFICIAL_NUM_PARAMS[arch]
 
 
 def test_seeded_build_reproduces_official_outputs():

@@ -3,7 +3,7 @@
 The official code cannot be installed here (Lightning, torch 1.7), and timings taken on other
 machines of "the same kind" differ by up to 1.7x, so speed-ups are measured in one process, on
 the same backbone instance, in alternation. ``OfficialPathDemtHead`` below runs the official
-head's operators with its parameter names (``../shared/reference/demt_head_*.keys.json``):
+head's operators with its parameter names (``tests/data/demt_head_*.keys.json``):
 ``nn.Conv2d``/``BatchNorm2d``/``GELU`` mixers, ``torchvision.ops.deform_conv2d`` with one offset
 group per channel, ``nn.MultiheadAttention`` on ``[B, N, C]`` tensors with ``batch_first=False``
 (the batch is the sequence) for the task fusion, and the torch-1.7 attention path of the task

@@ -121,7 +121,7 @@ def _train(config: str, work_dir: str, env: dict) -> float:
     return usage.ru_maxrss / 1024.0  # KB on Linux
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--methods', nargs='+', default=None, help='default: all configs')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
@@ -130,7 +130,11 @@ def main(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/mtl_compare')
     parser.add_argument('--baselines', help='single_task_baselines.json of mtl_baselines.py')
     parser.add_argument('--dry-run', action='store_true', help='write the configs only')
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     methods = args.methods or all_methods()
     unknown = [m for m in methods if m not in all_methods()]
     if unknown:
