@@ -62,7 +62,7 @@ def _dataset_meta(ds: Mapping, key: str) -> Any:
     """``key`` of the dataset's metainfo: the config's ``metainfo``, else the class's
     ``METAINFO`` (what mmengine merges), else ``None``."""
     metainfo = ds.get('metainfo') or {}
-    if metainfo.get(key) is not None:
+    if key in metainfo:
         return metainfo[key]
     return (getattr(_dataset_class(ds), 'METAINFO', None) or {}).get(key)
 
