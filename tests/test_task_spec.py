@@ -11,9 +11,17 @@ from mmengine.runner import Runner
 
 from mmdense.datasets import NYUDv2MultiTaskDataset
 from mmdense.datasets.transforms import MultiTaskRandomFlip
+from mmdense.evaluation.functional.multitask import HIGHER_IS_BETTER
 from mmdense.models.segmentors import MultiTaskEncoderDecoder
 from mmdense.registry import DATASETS
-from mmdense.structures import TASK_SPECS, TaskSpec, metainfo_key, register_task, unregister_task
+from mmdense.structures import (
+    TASK_EVALUATIONS,
+    TASK_SPECS,
+    TaskSpec,
+    metainfo_key,
+    register_task,
+    unregister_task,
+)
 from mmdense.testing import write_nyud_fixture
 from mmdense.utils.task_consistency import TaskConsistencyError, task_consistency_problems
 from tests.helpers.seg_fixture import REPO
@@ -114,6 +122,11 @@ def test_builtin_specs_hold_the_task_facts():
                                                      'value']
     assert [s.ignore_value for s in TASK_SPECS.values()] == [255, 255, 255, 255, 0., 0.]
     assert TASK_SPECS['edge'].metric_names == ('odsF', 'oisF', 'AP')
+    # Delta_m's directions are read from the same table; a shared name has one direction.
+    for metrics in TASK_EVALUATIONS.values():
+        for name, higher in metrics.items():
+            assert HIGHER_IS_BETTER[name] is higher, name
+    assert not HIGHER_IS_BETTER['rmse'] and HIGHER_IS_BETTER['maxF']
     assert metainfo_key('semseg', 'classes') == 'classes'
     assert metainfo_key('human_parts', 'palette') == 'human_parts_palette'
     assert metainfo_key('edge', 'tolerance') == 'edge_tolerance'
@@ -153,6 +166,18 @@ def test_flip_sign_is_read_from_the_spec(disparity_task):
         assert torch.equal(undone[0].permute(1, 2, 0), torch.from_numpy(flow))
     finally:
         unregister_task('flow')
+
+
+def test_the_visualizer_draws_a_registered_task_by_its_kind(disparity_task):
+    from mmdense.visualization import MultiTaskVisualizer
+    from mmdense.visualization.multitask_visualizer import IGNORE_COLOR
+
+    vis = MultiTaskVisualizer(name='task-spec-draw')
+    gt = torch.tensor([[[0., 1.], [2., 3.]]])
+    rgb, names = vis.draw_task('disparity', gt, is_gt=True, depth_range=(1., 3.))
+    assert names == [] and rgb.shape == (2, 2, 3)
+    assert tuple(rgb[0, 0]) == IGNORE_COLOR  # the ignore value (0) is drawn apart
+    assert len({tuple(c) for c in rgb.reshape(-1, 3)}) == 4  # a colour map, not labels
 
 
 def test_a_registered_task_trains_and_evaluates(disparity_task, tmp_path):

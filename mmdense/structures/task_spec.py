@@ -14,14 +14,17 @@ from dataclasses import dataclass, field
 #: scalar or vector regression map, or unit vectors (surface normals).
 TASK_KINDS = ('classes', 'binary', 'regression', 'unit_vector')
 
-#: The evaluations of :class:`~mmdense.evaluation.MultiTaskMetric` and the summary metrics each
-#: reports (keys ``'<task>/<metric>'``); a task names one of them as its ``metrics``.
-TASK_EVALUATIONS: dict[str, tuple[str, ...]] = {
-    'segmentation': ('mIoU', 'mAcc', 'aAcc'),
-    'depth': ('rmse', 'abs_rel', 'log_rmse', 'delta1', 'delta2', 'delta3'),
-    'normals': ('mean', 'median', 'rmse', '11.25', '22.5', '30'),
-    'saliency': ('maxF', 'maxmIoU', 'mIoU'),
-    'boundary': ('odsF', 'oisF', 'AP'),
+#: The evaluations of :class:`~mmdense.evaluation.MultiTaskMetric`: the summary metrics each
+#: reports (keys ``'<task>/<metric>'``), in log order, and whether a higher value is better
+#: (the sign of Delta_m). A task names one of them as its ``metrics``.
+TASK_EVALUATIONS: dict[str, dict[str, bool]] = {
+    'segmentation': {'mIoU': True, 'mAcc': True, 'aAcc': True},
+    'depth': {'rmse': False, 'abs_rel': False, 'log_rmse': False, 'delta1': True,
+              'delta2': True, 'delta3': True},
+    'normals': {'mean': False, 'median': False, 'rmse': False, '11.25': True, '22.5': True,
+                '30': True},
+    'saliency': {'maxF': True, 'maxmIoU': True, 'mIoU': True},
+    'boundary': {'odsF': True, 'oisF': True, 'AP': True},
 }
 
 _FLIP_DIRECTIONS = ('horizontal', 'vertical')
@@ -120,7 +123,7 @@ class TaskSpec:
     @property
     def metric_names(self) -> tuple[str, ...]:
         """The summary metrics reported for the task."""
-        return TASK_EVALUATIONS[self.metrics]
+        return tuple(TASK_EVALUATIONS[self.metrics])
 
     def flip_sign(self, direction: str) -> tuple[float, ...] | None:
         """Per-channel factors applied after a ``direction`` flip (``None``: unchanged).
