@@ -6,8 +6,9 @@ predicts fails at the first loss. :func:`check_task_consistency` compares, on th
 the tasks of the model's head (``model.decode_head``; ``model.head`` is read too), its losses,
 every dataloader's dataset and every evaluator, and what each task's
 :class:`~mmdense.structures.TaskSpec` requires: head channels (the class count of the
-dataset for ``'classes'`` tasks), and the dataset metainfo the metric reads (class names,
-boundary tolerance). It names the config keys that disagree.
+dataset for ``'classes'`` tasks, 1 or 2 for ``'binary'`` ones, the spec's ``pred_channels``
+otherwise) and the boundary tolerance the metric reads from the dataset metainfo. It names the
+config keys that disagree.
 """
 from __future__ import annotations
 
