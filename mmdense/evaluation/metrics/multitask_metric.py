@@ -329,9 +329,12 @@ class MultiTaskMetric(BaseMetric):
     def _log_summary(self, metrics: dict[str, float]) -> None:
         lines = []
         for task in self.tasks:
-            names = TASK_SPECS[task].metric_names
-            values = ', '.join(f'{n} {metrics[f"{task}/{n}"]:.4f}' for n in names)
-            lines.append(f'{task}: {values}')
+            spec = TASK_SPECS[task]
+            values = ', '.join(f'{n} {metrics[f"{task}/{n}"]:.4f}' for n in spec.metric_names)
+            # The key prefix, and the spec's title where it says more (sal -> saliency).
+            name = task if spec.title in (task, task.replace('_', ' ')) else \
+                f'{task} ({spec.title})'
+            lines.append(f'{name}: {values}')
         if 'multitask/delta_m' in metrics:
             lines.append(f'multitask: delta_m {metrics["multitask/delta_m"]:+.2f}%')
         print_log('\n'.join(lines), logger='current')
