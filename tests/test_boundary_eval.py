@@ -140,7 +140,8 @@ def test_metric_reports_nan_for_nan_boundary_predictions():
     pred[0, 0] = np.nan
     counts = boundary_match_counts(pred, gt, np.array([0.5]))
     assert (counts == -1).all()
-    metric = MultiTaskMetric(tasks=['edge'], edge_max_dist=0.1, edge_thresholds=3)
+    metric = MultiTaskMetric(tasks=['edge'], edge_thresholds=3)
+    metric.dataset_meta = dict(edge_tolerance=0.1)
     metric.process({}, [{'gt_edge': {'data': gt[None]}, 'pred_edge': {'data': pred[None]}}])
     out = metric.compute_metrics(metric.results)
     assert all(np.isnan(out[f'edge/{k}']) for k in ('odsF', 'oisF', 'AP'))

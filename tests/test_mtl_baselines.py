@@ -35,7 +35,7 @@ def test_dry_run_writes_single_task_configs_and_prints_commands(tmp_path, capsys
             assert cfg[loader].dataset.tasks == [task]
         for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
             assert evaluator.tasks == [task]
-            assert set(evaluator.num_classes) <= {task}
+            assert set(evaluator.get('num_classes') or {}) <= {task}
         assert f'tools/dist_train.sh {path} 8 --work-dir {tmp_path / task}' in out
         assert f'tools/dist_test.sh {path} $(cat {tmp_path / task / "last_checkpoint"}) 8' in out
     assert '--collect' in out

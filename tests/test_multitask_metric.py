@@ -249,9 +249,11 @@ def _line(col: int, rows=(3, 9), value: float = 1.0, shape=(12, 12)) -> np.ndarr
 GT_LINE = _line(4)  # 6 boundary pixels
 
 
-def _edge_metric(**kwargs) -> MultiTaskMetric:
-    kwargs.setdefault('edge_max_dist', 0.1)
-    return MultiTaskMetric(tasks=['edge'], **kwargs)
+def _edge_metric(edge_tolerance: float = 0.1, **kwargs) -> MultiTaskMetric:
+    # The tolerance comes from the dataset metainfo, as the runner sets it.
+    metric = MultiTaskMetric(tasks=['edge'], **kwargs)
+    metric.dataset_meta = dict(edge_tolerance=edge_tolerance)
+    return metric
 
 
 def _edge(pred: np.ndarray, gt: np.ndarray = GT_LINE) -> dict:
@@ -269,7 +271,7 @@ def test_boundary_perfect_shifted_and_far_predictions():
     shifted = run(_edge_metric(), [_edge(_line(5))])
     assert shifted['edge/odsF'] == pytest.approx(100.0)
     # ... but not within 0.05 of the diagonal (0.85 px).
-    strict = run(_edge_metric(edge_max_dist=0.05), [_edge(_line(5))])
+    strict = run(_edge_metric(edge_tolerance=0.05), [_edge(_line(5))])
     assert strict['edge/odsF'] == 0.0
     # 2 pixels away is out of tolerance.
     far = run(_edge_metric(), [_edge(_line(6))])
@@ -398,8 +400,9 @@ TASKS = ['semseg', 'depth', 'normals', 'sal', 'edge']
 
 
 def _make_metric() -> MultiTaskMetric:
-    return MultiTaskMetric(tasks=TASKS, num_classes=dict(semseg=4), edge_max_dist=0.1,
-                           edge_thresholds=9)
+    metric = MultiTaskMetric(tasks=TASKS, num_classes=dict(semseg=4), edge_thresholds=9)
+    metric.dataset_meta = dict(edge_tolerance=0.1)
+    return metric
 
 
 def test_two_ranks_equal_one_process():
@@ -460,8 +463,15 @@ def test_configuration_errors():
         parse_baselines(dict(depth=dict(sq_rel=0.1)))
     with pytest.raises(ValueError, match='not a label task'):
         MultiTaskMetric(tasks=['depth'], num_classes=dict(depth=3))
-    with pytest.raises(ValueError, match='edge_max_dist'):
-        MultiTaskMetric(tasks=['edge'], edge_max_dist=0)
+    # The boundary tolerance has one source, the dataset metainfo edge_tolerance.
+    with pytest.raises(ValueError, match='edge_max_dist is no longer an argument.*'
+                                         'edge_tolerance'):
+        MultiTaskMetric(tasks=['edge'], edge_max_dist=0.1)
+    edge = sample(gt_edge=np.zeros((4, 4), np.uint8), pred_edge=np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match="metainfo has no 'edge_tolerance'"):
+        MultiTaskMetric(tasks=['edge']).process({}, [edge])
+    with pytest.raises(ValueError, match='edge_tolerance must be a number > 0'):
+        _edge_metric(edge_tolerance=0).process({}, [edge])
 
 
 def test_input_errors():
@@ -479,10 +489,9 @@ def test_input_errors():
 @pytest.mark.slow
 def test_boundary_worker_processes_give_the_same_counts():
     samples = _all_task_samples()
-    serial = MultiTaskMetric(tasks=['edge'], edge_max_dist=0.1, edge_thresholds=9)
+    serial = _edge_metric(edge_thresholds=9)
     serial.process({}, samples)
-    pooled = MultiTaskMetric(tasks=['edge'], edge_max_dist=0.1, edge_thresholds=9,
-                             edge_num_workers=2)
+    pooled = _edge_metric(edge_thresholds=9, edge_num_workers=2)
     pooled.process({}, samples)
     for a, b in zip(serial.results, pooled.results):
         np.testing.assert_array_equal(a['edge'], b['edge'])

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from mmengine.dataset import BaseDataset
 
 from mmdense.registry import TRANSFORMS
-from mmdense.structures import TASK_SPECS
+from mmdense.structures import TASK_SPECS, metainfo_key
 
 #: How many missing files the data-list error message lists by name.
 _MAX_LISTED_MISSING = 5
@@ -69,7 +69,8 @@ class BaseMultiTaskDataset(BaseDataset):
         indices, serialize_data, lazy_init, max_refetch: see
             :class:`mmengine.dataset.BaseDataset`.
         depth_scale: metres per stored depth unit, for depth files stored as integers
-            (``0.001`` for ``uint16`` millimetres). Default ``None``: depth must be stored as
+            (``0.001`` for ``uint16`` millimetres); it applies to the tasks measured in metres
+            (``TaskSpec.unit == 'm'``). Default ``None``: depth must be stored as
             floating-point metres, and integer depth is refused with an error naming the file.
     """
 
@@ -93,7 +94,7 @@ class BaseMultiTaskDataset(BaseDataset):
         self.split = split
         self.tasks = self._check_tasks(tasks)
         if depth_scale is not None:
-            if 'depth' not in self.TASKS:
+            if not any(t in TASK_SPECS and TASK_SPECS[t].unit == 'm' for t in self.TASKS):
                 raise ValueError(f'{type(self).__name__}: depth_scale is set but the dataset has '
                                  'no depth task')
             if not (isinstance(depth_scale, (int, float)) and 0 < depth_scale < float('inf')):
@@ -197,16 +198,17 @@ class BaseMultiTaskDataset(BaseDataset):
         """Number of classes of each discrete task, for the label value checks.
 
         ``semseg`` counts ``metainfo['classes']``, ``<task>`` counts
-        ``metainfo['<task>_classes']``; saliency and boundaries are binary.
+        ``metainfo['<task>_classes']``; ``'binary'`` tasks (saliency, boundaries) have 2.
         """
         counts = {}
         for task in self.tasks:
-            if not TASK_SPECS[task].discrete:
+            spec = TASK_SPECS[task]
+            if not spec.discrete:
                 continue
-            names = self.metainfo.get('classes' if task == 'semseg' else f'{task}_classes')
+            names = self.metainfo.get(metainfo_key(task, 'classes'))
             if names is not None:
                 counts[task] = len(names)
-            elif task in ('sal', 'edge'):
+            elif spec.kind == 'binary':
                 counts[task] = 2
         return counts
 
@@ -217,7 +219,9 @@ class BaseMultiTaskDataset(BaseDataset):
         info['label_specs'] = {
             task: {**self.label_decoder(task), **label_files[task]} for task in self.tasks
         }
-        if self.depth_scale is not None and 'depth' in info['label_specs']:
-            info['label_specs']['depth']['depth_scale'] = self.depth_scale
+        if self.depth_scale is not None:
+            for task in self.tasks:
+                if TASK_SPECS[task].unit == 'm':
+                    info['label_specs'][task]['depth_scale'] = self.depth_scale
         info['label_num_classes'] = self.label_num_classes()
         return info

@@ -125,8 +125,9 @@ def check_label_values(task: str, label: np.ndarray, path: str,
     Well-formed but wrong labels otherwise train silently: a NaN depth makes every loss NaN,
     a class id beyond the head's classes fails deep inside the loss without naming the file.
 
-    * depth: finite and ``>= 0`` (0 = invalid);
-    * normals: finite, every component in ``[-1, 1]`` (zero vector = invalid);
+    * continuous tasks: finite, and ``>= TaskSpec.min_value`` when set (depth: ``>= 0``,
+      0 = invalid); unit vectors (normals): every component in ``[-1, 1]`` (zero vector =
+      invalid);
     * discrete tasks: ``0..num_classes-1`` or the ignore value 255 (only the ``[0, 255]``
       range is checked when ``num_classes`` is ``None``).
 
@@ -147,11 +148,15 @@ def check_label_values(task: str, label: np.ndarray, path: str,
             bad = int((~finite).sum())
             raise ValueError(f'{path}: {task} label has {bad} non-finite value(s) (NaN or inf); '
                              f'mark pixels without a valid {task} with {spec.ignore_value:g}')
-        if task == 'depth' and label.min() < 0:
-            raise ValueError(f'{path}: depth label has negative values (min {label.min():g}); '
-                             'depth must be >= 0 metres (0 = invalid)')
-        if task == 'normals' and np.abs(label).max() > 1. + 1e-3:
-            raise ValueError(f'{path}: normals label has components outside [-1, 1] (max '
+        if spec.min_value is not None and label.min() < spec.min_value:
+            below = 'negative values' if spec.min_value == 0 else \
+                f'values below {spec.min_value:g}'
+            raise ValueError(f'{path}: {task} label has {below} (min {label.min():g}); '
+                             f'{task} must be >= {spec.min_value:g}'
+                             + (f' {spec.unit}' if spec.unit else '')
+                             + f' ({spec.ignore_value:g} = invalid)')
+        if spec.kind == 'unit_vector' and np.abs(label).max() > 1. + 1e-3:
+            raise ValueError(f'{path}: {task} label has components outside [-1, 1] (max '
                              f'|n| component {np.abs(label).max():g})')
         return
     values = np.unique(label)

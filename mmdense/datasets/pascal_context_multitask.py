@@ -119,16 +119,18 @@ class PascalContextMultiTaskDataset(BaseMultiTaskDataset):
                     label_files={task: files[task]() for task in self.tasks})
 
     def label_decoder(self, task: str) -> dict:
-        if task == 'semseg':
-            return dict(type='png_label')
-        if task == 'human_parts':
-            return dict(type='pascal_human_parts', part_ids=self._part_ids,
-                        person_class=PERSON_CLASS_IND)
-        if task == 'sal':
-            return dict(type='png_binary', threshold=0.5)
-        if task == 'normals':
-            return dict(type='pascal_normals', valid_classes=self.normals_valid_classes)
-        if task == 'edge':
+        # Which file format holds each task is this dataset's own knowledge; what the task is
+        # (channels, ignore value, flips, metrics) is its TaskSpec.
+        decoders = dict(
+            semseg=lambda: dict(type='png_label'),
+            human_parts=lambda: dict(type='pascal_human_parts', part_ids=self._part_ids,
+                                     person_class=PERSON_CLASS_IND),
+            sal=lambda: dict(type='png_binary', threshold=0.5),
+            normals=lambda: dict(type='pascal_normals',
+                                 valid_classes=self.normals_valid_classes),
             # Train on the official loader's target; evaluate against SEISM's ground truth.
-            return dict(type='pascal_boundary_seism' if self.test_mode else 'pascal_boundary')
-        raise ValueError(f'{type(self).__name__}: no decoder for task {task!r}')
+            edge=lambda: dict(
+                type='pascal_boundary_seism' if self.test_mode else 'pascal_boundary'))
+        if task not in decoders:
+            raise ValueError(f'{type(self).__name__}: no decoder for task {task!r}')
+        return decoders[task]()

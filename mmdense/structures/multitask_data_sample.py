@@ -5,45 +5,14 @@ Conventions (every mmdense multi-task component relies on them):
 * ground truth of task ``t`` is ``sample.gt_<t>`` and the prediction is ``sample.pred_<t>``,
   both :class:`~mmengine.structures.PixelData` whose ``data`` is a ``(C, H, W)`` tensor;
 * ``metainfo['tasks']`` lists the tasks of the sample, in the model's order;
-* the per-task value layout and ignore values are given by :data:`TASK_SPECS`.
+* what each task is (value layout, ignore value, flips, metrics, title) is given by
+  :data:`~mmdense.structures.task_spec.TASK_SPECS`.
 """
-from dataclasses import dataclass
-
 from mmengine.structures import BaseDataElement, PixelData
 
+from .task_spec import TASK_SPECS, TaskSpec
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """How one dense task is stored.
-
-    Args:
-        gt_channels: channels of the ground-truth map (1 for labels, 3 for normals).
-        discrete: whether the ground truth holds class labels (nearest-neighbour resizing).
-        ignore_value: value marking an unlabeled pixel in the ground truth (and the value used
-            for padding). For depth it is 0 (invalid depth); for normals the zero vector.
-        gt_dtype: numpy dtype name of the ground truth array.
-        pred: what ``pred_<task>`` holds: ``'label'`` (argmax class, int64), ``'value'`` (float
-            regression map) or ``'prob'`` (foreground probability in [0, 1]).
-    """
-
-    gt_channels: int
-    discrete: bool
-    ignore_value: float
-    gt_dtype: str
-    pred: str
-
-
-TASK_SPECS: dict[str, TaskSpec] = {
-    'semseg': TaskSpec(1, True, 255, 'uint8', 'label'),
-    'human_parts': TaskSpec(1, True, 255, 'uint8', 'label'),
-    # Saliency is a 2-class labelling (0 background, 1 salient) trained with balanced CE;
-    # its prediction is the foreground probability, thresholded by the metric.
-    'sal': TaskSpec(1, True, 255, 'uint8', 'prob'),
-    # Boundary maps are {0, 1}; 255 marks padding.
-    'edge': TaskSpec(1, True, 255, 'uint8', 'prob'),
-    'depth': TaskSpec(1, False, 0.0, 'float32', 'value'),
-    'normals': TaskSpec(3, False, 0.0, 'float32', 'value'),
-}
+__all__ = ['MultiTaskDataSample', 'TASK_SPECS', 'TaskSpec']
 
 
 class MultiTaskDataSample(BaseDataElement):

@@ -11,11 +11,8 @@ from mmengine.structures import PixelData
 from mmengine.visualization import Visualizer
 
 from mmdense.registry import VISUALIZERS
-from mmdense.structures import TASK_SPECS, MultiTaskDataSample
+from mmdense.structures import TASK_SPECS, MultiTaskDataSample, metainfo_key
 
-#: Column titles of the tasks.
-TASK_TITLES = dict(semseg='semseg', human_parts='human parts', sal='saliency', normals='normals',
-                   edge='boundaries', depth='depth')
 #: Colour of ignored / padded pixels in the ground truth.
 IGNORE_COLOR = (40, 40, 60)
 
@@ -48,16 +45,18 @@ class MultiTaskVisualizer(Visualizer):
     """Draw the input image and every task's map of a :class:`MultiTaskDataSample`.
 
     The figure is a grid: one column for the image and one per task, a row for the ground truth
-    (``gt_<task>``) and a row for the prediction (``pred_<task>``), each panel titled. Tasks are
-    drawn as
+    (``gt_<task>``) and a row for the prediction (``pred_<task>``), each panel titled with the
+    task's ``TaskSpec.title``. Tasks are drawn by their ``TaskSpec.kind``:
 
-    * ``semseg`` / ``human_parts``: the dataset palette (``dataset_meta['palette']`` and
+    * ``'classes'`` (semseg, human_parts): the dataset palette (``dataset_meta['palette']`` and
       ``['classes']`` for semseg, ``['<task>_palette']`` / ``['<task>_classes']`` otherwise),
       with the names of the largest classes written on them;
-    * ``depth``: a colour map over a range shared by both rows (the valid ground truth's
-      min/max, or the prediction's 2-98 percentiles), given in the title; invalid depth is dark;
-    * ``normals``: ``(n + 1) / 2`` as RGB, ``n`` normalised; zero vectors are dark;
-    * ``edge`` / ``sal``: grey levels of the probability (white = boundary / salient).
+    * ``'regression'`` (depth): a colour map over a range shared by both rows (the valid
+      ground truth's min/max, or the prediction's 2-98 percentiles), given in the title with
+      the spec's ``unit``; invalid values (at or below the ignore value) are dark;
+    * ``'unit_vector'`` (normals): ``(n + 1) / 2`` as RGB, ``n`` normalised; zero vectors are
+      dark;
+    * ``'binary'`` (edge, sal): grey levels of the probability (white = boundary / salient).
 
     Ignored ground-truth pixels (255, padding) are drawn in a dark blue-grey.
 
@@ -68,8 +67,9 @@ class MultiTaskVisualizer(Visualizer):
         save_dir: where the backends save.
         tasks: tasks to draw, in this order. Default: ``data_sample.tasks`` (its
             ``metainfo['tasks']``), or else every task with a ``gt_``/``pred_`` field.
-        depth_range: fixed ``(min, max)`` depth of the colour map, in metres.
-        depth_cmap: matplotlib colour map of depth.
+        depth_range: fixed ``(min, max)`` of the colour map of regression tasks (depth, in
+            metres).
+        depth_cmap: matplotlib colour map of regression tasks.
         panel_size: width in pixels of each panel (the height keeps the image's aspect ratio).
         max_labels: at most this many class names written on a segmentation panel.
         alpha: kept for config compatibility with mmseg's visualizer; unused.
@@ -109,10 +109,8 @@ class MultiTaskVisualizer(Visualizer):
     # ------------------------------------------------------------------------------------------
     def _class_info(self, task: str, num_needed: int) -> tuple[np.ndarray, Sequence[str] | None]:
         meta = self.dataset_meta or {}
-        if task == 'semseg':
-            palette, classes = meta.get('palette'), meta.get('classes')
-        else:
-            palette, classes = meta.get(f'{task}_palette'), meta.get(f'{task}_classes')
+        palette = meta.get(metainfo_key(task, 'palette'))
+        classes = meta.get(metainfo_key(task, 'classes'))
         num = max(num_needed, len(classes) if classes is not None else 0)
         if palette is None or len(palette) < num:
             generated = _generated_palette(max(num, 1))
@@ -157,7 +155,8 @@ class MultiTaskVisualizer(Visualizer):
             return float(low), float(max(high, low + 1e-3))
         return 0.0, 1.0
 
-    def _draw_depth(self, data, value_range, is_gt: bool) -> np.ndarray:
+    def _draw_depth(self, data, value_range, is_gt: bool,
+                    invalid_at_or_below: float = 0.0) -> np.ndarray:
         import matplotlib
 
         depth = _to_numpy(data)[0].astype(np.float64)
@@ -165,7 +164,7 @@ class MultiTaskVisualizer(Visualizer):
         norm = np.clip((depth - low) / (high - low), 0, 1)
         rgb = (matplotlib.colormaps[self.depth_cmap](norm)[..., :3] * 255).astype(np.uint8)
         if is_gt:
-            rgb[depth <= 0] = IGNORE_COLOR
+            rgb[depth <= invalid_at_or_below] = IGNORE_COLOR
         return rgb
 
     @staticmethod
@@ -200,7 +199,7 @@ class MultiTaskVisualizer(Visualizer):
             task: task name (a :data:`~mmdense.structures.TASK_SPECS` key).
             data: ``PixelData``, tensor or array of shape ``(C, H, W)`` or ``(H, W)``.
             is_gt: whether ``data`` is ground truth (ignore values are drawn apart).
-            depth_range: ``(min, max)`` of the depth colour map.
+            depth_range: ``(min, max)`` of the colour map of a regression task (depth).
 
         Returns:
             tuple: ``(H, W, 3)`` uint8 RGB image and a list of ``(class name, mask, colour)`` to
@@ -208,11 +207,14 @@ class MultiTaskVisualizer(Visualizer):
         """
         if task not in TASK_SPECS:
             raise ValueError(f'unknown task {task!r}; known tasks are {list(TASK_SPECS)}')
-        if task in ('semseg', 'human_parts'):
+        kind = TASK_SPECS[task].kind
+        if kind == 'classes':
             return self._draw_labels(task, data, is_gt)
-        if task == 'depth':
-            return self._draw_depth(data, depth_range or self._depth_range(data, None), is_gt), []
-        if task == 'normals':
+        if kind == 'regression':
+            value_range = depth_range or self._depth_range(data, None)
+            return self._draw_depth(data, value_range, is_gt,
+                                    float(TASK_SPECS[task].ignore_value)), []
+        if kind == 'unit_vector':
             return self._draw_normals(data), []
         return self._draw_prob(task, data, is_gt), []
 
@@ -263,10 +265,13 @@ class MultiTaskVisualizer(Visualizer):
             if any(v is not None for v in fields.values()):
                 rows.append((prefix, fields))
 
-        depth_range = None
-        if 'depth' in tasks and data_sample is not None:
-            depth_range = self._depth_range(data_sample.get('gt_depth'),
-                                            data_sample.get('pred_depth'))
+        # One colour-map range per regression task, shared by its ground truth and prediction.
+        value_ranges = {}
+        if data_sample is not None:
+            for task in tasks:
+                if task in TASK_SPECS and TASK_SPECS[task].kind == 'regression':
+                    value_ranges[task] = self._depth_range(data_sample.get(f'gt_{task}'),
+                                                           data_sample.get(f'pred_{task}'))
 
         panel_w = self.panel_size
         panel_h = max(1, round(panel_w * height / width))
@@ -275,16 +280,20 @@ class MultiTaskVisualizer(Visualizer):
         for prefix, fields in rows or [('', {})]:
             panels = [self._framed(shown_image, 'image')]
             for task in (tasks if rows else []):
-                title = TASK_TITLES.get(task, task)
-                if task == 'depth' and depth_range is not None:
-                    title += f' {depth_range[0]:.3g}-{depth_range[1]:.3g} m'
+                spec = TASK_SPECS.get(task)
+                title = spec.title if spec is not None else task
+                value_range = value_ranges.get(task)
+                if value_range is not None:
+                    title += f' {value_range[0]:.3g}-{value_range[1]:.3g}'
+                    if spec.unit:
+                        title += f' {spec.unit}'
                 data = fields.get(task)
                 if data is None:
                     panel = np.full((panel_h, panel_w, 3), 235, np.uint8)
                     self._put_text(panel, 'n/a', (panel_w // 2, panel_h // 2), 0.5)
                     panels.append(self._framed(panel, title))
                     continue
-                rgb, names = self.draw_task(task, data, prefix == 'gt', depth_range)
+                rgb, names = self.draw_task(task, data, prefix == 'gt', value_range)
                 panel = mmcv.imresize(rgb, (panel_w, panel_h), interpolation='nearest')
                 if with_labels:
                     for name, mask, color in names:

@@ -3,9 +3,11 @@
 Every transform here processes ``results['img']`` and each key of ``results['task_fields']``
 (``gt_<task>``, see :class:`~mmdense.datasets.transforms.LoadMultiTaskAnnotations`), using
 :data:`~mmdense.structures.TASK_SPECS` for what depends on the task: discrete labels are always
-resized with nearest neighbour, padding uses the task's ignore value, and flipping negates the
-x component of surface normals. Sizes given as pairs are ``(height, width)`` except the
-``scale`` of the resize transforms, which follows mmcv's ``Resize`` (``(width, height)``).
+resized with nearest neighbour, padding uses the task's ignore value, flipping applies the
+task's ``flip_signs`` (the x component of surface normals changes sign) and zooming divides
+the values of ``divide_by_zoom`` tasks (depth) when asked to. Sizes given as pairs are
+``(height, width)`` except the ``scale`` of the resize transforms, which follows mmcv's
+``Resize`` (``(width, height)``).
 
 Photometric augmentation of the image alone reuses mmseg's ``PhotoMetricDistortion``, which
 reads and writes only ``results['img']``.
@@ -62,8 +64,9 @@ def resize_multitask(results: dict, new_hw: tuple[int, int], interpolation: str 
         interpolation: for the image.
         continuous_interpolation: for the continuous labels (depth, normals); discrete labels
             always use nearest neighbour.
-        depth_divisor: when given, depth values are divided by it (zoom-in brings the scene
-            closer); invalid depth (0) stays 0.
+        depth_divisor: when given, the values of the tasks whose spec has ``divide_by_zoom``
+            (depth: zoom-in brings the scene closer) are divided by it; invalid depth (0)
+            stays 0.
 
     Returns:
         dict: ``results`` with ``img_shape``, ``scale`` and ``scale_factor`` updated.
@@ -72,10 +75,10 @@ def resize_multitask(results: dict, new_hw: tuple[int, int], interpolation: str 
     img = results['img']
     h, w = img.shape[:2]
     results['img'] = mmcv.imresize(img, (new_w, new_h), interpolation=interpolation)
-    for key, task, spec in _label_fields(results):
+    for key, _, spec in _label_fields(results):
         mode = 'nearest' if spec.discrete else continuous_interpolation
         label = mmcv.imresize(results[key], (new_w, new_h), interpolation=mode)
-        if task == 'depth' and depth_divisor is not None:
+        if spec.divide_by_zoom and depth_divisor is not None:
             label = label / np.float32(depth_divisor)
         results[key] = label.astype(results[key].dtype, copy=False)
     results['img_shape'] = (new_h, new_w)
@@ -325,7 +328,8 @@ class MultiTaskRandomCrop(BaseTransform):
 class MultiTaskRandomFlip(BaseTransform):
     """Horizontally flip the image and its labels with probability ``prob``.
 
-    The x component (channel 0) of surface normals changes sign, as in the official code.
+    Each label is then multiplied by its task's ``TaskSpec.flip_sign('horizontal')`` (the x
+    component of surface normals changes sign, as in the official code).
 
     Required keys: ``img``, ``task_fields`` and its ``gt_<task>`` keys.
     Modified keys: ``img``, ``gt_<task>``.
@@ -357,10 +361,11 @@ class MultiTaskRandomFlip(BaseTransform):
         if not flip:
             return results
         results['img'] = mmcv.imflip(results['img'], direction='horizontal')
-        for key, task, _ in _label_fields(results):
+        for key, _, spec in _label_fields(results):
             label = np.ascontiguousarray(results[key][:, ::-1, ...])
-            if task == 'normals':
-                label[..., 0] *= -1
+            sign = spec.flip_sign('horizontal')
+            if sign is not None:
+                label = (label * np.asarray(sign, label.dtype)).astype(label.dtype, copy=False)
             results[key] = label
         return results
 

@@ -7,19 +7,13 @@ metrics contributes the mean of their relative changes, so every task weighs the
 """
 from collections.abc import Mapping
 
-# Direction of every summary metric MultiTaskMetric reports (per task family).
+from mmdense.structures.task_spec import TASK_EVALUATIONS
+
+#: Direction of every summary metric MultiTaskMetric reports (read from the task evaluations
+#: of :data:`~mmdense.structures.TASK_EVALUATIONS`; a name shared by two evaluations, such as
+#: ``rmse`` or ``mIoU``, has the same direction in both).
 HIGHER_IS_BETTER: dict[str, bool] = {
-    # semseg, human_parts
-    'mIoU': True, 'mAcc': True, 'aAcc': True,
-    # depth
-    'rmse': False, 'abs_rel': False, 'log_rmse': False,
-    'delta1': True, 'delta2': True, 'delta3': True,
-    # normals ('rmse' as for depth)
-    'mean': False, 'median': False, '11.25': True, '22.5': True, '30': True,
-    # sal ('mIoU' as above)
-    'maxF': True, 'maxmIoU': True,
-    # edge
-    'odsF': True, 'oisF': True, 'AP': True,
+    metric: higher for metrics in TASK_EVALUATIONS.values() for metric, higher in metrics.items()
 }
 
 

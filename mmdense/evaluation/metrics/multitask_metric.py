@@ -11,7 +11,7 @@ from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement, PixelData
 
 from mmdense.registry import METRICS
-from mmdense.structures.multitask_data_sample import TASK_SPECS
+from mmdense.structures.task_spec import TASK_SPECS, metainfo_key
 
 from ..functional import (
     SAL_IOU_THRESHOLDS,
@@ -31,23 +31,6 @@ from ..functional import (
     segmentation_metrics,
 )
 
-# How each task is evaluated, and the summary metrics it reports.
-_FAMILY = {
-    'semseg': 'segmentation',
-    'human_parts': 'segmentation',
-    'depth': 'depth',
-    'normals': 'normals',
-    'sal': 'saliency',
-    'edge': 'boundary',
-}
-_FAMILY_METRICS = {
-    'segmentation': ('mIoU', 'mAcc', 'aAcc'),
-    'depth': ('rmse', 'abs_rel', 'log_rmse', 'delta1', 'delta2', 'delta3'),
-    'normals': ('mean', 'median', 'rmse', '11.25', '22.5', '30'),
-    'saliency': ('maxF', 'maxmIoU', 'mIoU'),
-    'boundary': ('odsF', 'oisF', 'AP'),
-}
-
 
 @METRICS.register_module()
 class MultiTaskMetric(BaseMetric):
@@ -61,8 +44,8 @@ class MultiTaskMetric(BaseMetric):
     even for the boundary evaluation, whose expensive pixel matching also runs in
     :meth:`process`. Reported metrics (percentages except errors):
 
-    - ``semseg``, ``human_parts``: ``mIoU``, ``mAcc``, ``aAcc`` and ``IoU.<class>``; label 255 is
-      ignored.
+    - ``semseg``, ``human_parts``: ``mIoU``, ``mAcc``, ``aAcc`` and ``IoU.<class>``; the task's
+      ``TaskSpec.ignore_value`` (255) is ignored, here and in the saliency and boundary maps.
     - ``depth``: ``rmse``, ``abs_rel``, ``log_rmse``, ``delta1..3`` over pixels with gt > 0,
       pooled over all pixels of the set (the official RMSE is not a mean of per-image RMSEs).
     - ``normals``: ``mean``, ``median``, ``rmse`` angular error in degrees and ``11.25``,
@@ -80,23 +63,29 @@ class MultiTaskMetric(BaseMetric):
       saliency, edge) instead of being scored as a miss or as background.
     - ``multitask/delta_m`` when ``single_task_baselines`` is given.
 
-    Keys are ``'<task>/<metric>'``, e.g. ``'semseg/mIoU'``, ``'edge/odsF'``.
+    Keys are ``'<task>/<metric>'``, e.g. ``'semseg/mIoU'``, ``'edge/odsF'``. Which evaluation a
+    task gets, and its summary metrics, is its ``TaskSpec.metrics`` (see
+    :data:`~mmdense.structures.TASK_EVALUATIONS`); the tasks above are the built-in ones.
+
+    Like mmseg's metrics, the dataset-dependent settings come from ``dataset_meta`` (set by the
+    runner from the dataset's metainfo): the class names and counts of label tasks
+    (``classes`` for semseg, ``<task>_classes`` otherwise) and the boundary matching
+    tolerance ``<task>_tolerance`` (``edge_tolerance``: 0.0075 for PASCAL-Context, 0.011 for
+    NYUD-v2, as a fraction of the image diagonal).
 
     Args:
         tasks: tasks to evaluate, names of :data:`~mmdense.structures.TASK_SPECS`.
-        num_classes: classes per label task (``semseg``, ``human_parts``). A task missing here
-            takes the length of its class names (``class_names`` or ``dataset_meta``).
+        num_classes: optional classes per label task, overriding ``dataset_meta``. A task
+            missing here takes the length of its class names (``class_names`` or
+            ``dataset_meta``).
         class_names: optional class names per label task, for the ``IoU.<class>`` keys. Else
-            ``dataset_meta['<task>_classes']`` or, for ``semseg``, ``dataset_meta['classes']``;
+            the dataset's (``dataset_meta['<task>_classes']``, ``['classes']`` for semseg);
             else the class indices.
-        ignore_index: unlabeled value of the label, saliency and boundary ground truth.
         sal_threshold_step: step of the maxF thresholds ``step, 2 step, ... < 1``.
         sal_beta_squared: beta^2 of the saliency F-measure.
         sal_iou_threshold: probability above which a pixel is salient for ``sal/mIoU``.
         sal_iou_thresholds: thresholds of ``sal/maxmIoU`` (default: ASTMT / MTI-Net's
             ``numpy.linspace(0.2, 0.9, 15)``).
-        edge_max_dist: boundary matching tolerance as a fraction of the image diagonal
-            (0.0075 for PASCAL-Context, 0.011 for NYUD-v2).
         edge_thresholds: number of evenly spaced thresholds (99: 0.01..0.99) or the list of
             thresholds. Fewer thresholds make validation faster.
         edge_thinning: thin the binarised boundary maps (BSDS protocol).
@@ -114,18 +103,18 @@ class MultiTaskMetric(BaseMetric):
             ``dict(value=..., higher_is_better=...)`` for a metric of unknown direction.
         collect_device: device used to gather results across ranks, ``'cpu'`` or ``'gpu'``.
         prefix: optional prefix of the metric names.
+        edge_max_dist: removed (it repeated the dataset's ``edge_tolerance``); giving it
+            raises an error that says so.
     """
 
     def __init__(self,
                  tasks: Sequence[str],
                  num_classes: Mapping[str, int] | None = None,
                  class_names: Mapping[str, Sequence[str]] | None = None,
-                 ignore_index: int = 255,
                  sal_threshold_step: float = 0.05,
                  sal_beta_squared: float = 0.3,
                  sal_iou_threshold: float = 0.5,
                  sal_iou_thresholds: Sequence[float] = SAL_IOU_THRESHOLDS,
-                 edge_max_dist: float = 0.0075,
                  edge_thresholds: int | Sequence[float] = 99,
                  edge_thinning: bool = True,
                  edge_nms: bool = False,
@@ -134,24 +123,30 @@ class MultiTaskMetric(BaseMetric):
                  normals_median_bin: float = 0.1,
                  single_task_baselines: Mapping[str, Mapping[str, Any]] | None = None,
                  collect_device: str = 'cpu',
-                 prefix: str | None = None) -> None:
+                 prefix: str | None = None,
+                 edge_max_dist: None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        if edge_max_dist is not None:
+            raise ValueError('MultiTaskMetric: edge_max_dist is no longer an argument; the '
+                             'boundary tolerance is the dataset metainfo edge_tolerance (set '
+                             'metainfo=dict(edge_tolerance=...) in the dataset config)')
         if isinstance(tasks, str) or not tasks:
             raise ValueError(f'MultiTaskMetric: tasks must be a non-empty list of task names, '
                              f'got {tasks!r}')
-        unknown = [t for t in tasks if t not in _FAMILY]
+        unknown = [t for t in tasks if t not in TASK_SPECS]
         if unknown:
             raise ValueError(f'MultiTaskMetric: unknown task(s) {unknown} in tasks; '
-                             f'known: {sorted(_FAMILY)}')
+                             f'known: {sorted(TASK_SPECS)}')
         self.tasks = list(tasks)
         self.num_classes = dict(num_classes or {})
         self.class_names = {k: list(v) for k, v in (class_names or {}).items()}
         for key, mapping in (('num_classes', self.num_classes),
                              ('class_names', self.class_names)):
             for task in mapping:
-                if _FAMILY.get(task) != 'segmentation':
+                if task not in TASK_SPECS or TASK_SPECS[task].kind != 'classes':
+                    labels = [t for t, s in TASK_SPECS.items() if s.kind == 'classes']
                     raise ValueError(f'MultiTaskMetric: {key}[{task!r}] given, but {task!r} is '
-                                     'not a label task (semseg, human_parts)')
+                                     f'not a label task ({", ".join(labels)})')
         for task, n in self.num_classes.items():
             if not isinstance(n, int) or n < 1:
                 raise ValueError(f'MultiTaskMetric: num_classes[{task!r}] must be a positive '
@@ -160,19 +155,15 @@ class MultiTaskMetric(BaseMetric):
             if names is not None and len(names) != n:
                 raise ValueError(f'MultiTaskMetric: class_names[{task!r}] has {len(names)} '
                                  f'names but num_classes[{task!r}] is {n}')
-        if edge_max_dist <= 0:
-            raise ValueError(f'MultiTaskMetric: edge_max_dist must be > 0, got {edge_max_dist}')
         if normals_median_bin <= 0:
             raise ValueError('MultiTaskMetric: normals_median_bin must be > 0, '
                              f'got {normals_median_bin}')
-        self.ignore_index = ignore_index
         self.sal_thresholds = saliency_thresholds(sal_threshold_step)
         self.sal_beta_squared = sal_beta_squared
         self.sal_iou_threshold = sal_iou_threshold
         self.sal_iou_thresholds = tuple(float(t) for t in sal_iou_thresholds)
         if not self.sal_iou_thresholds:
             raise ValueError('MultiTaskMetric: sal_iou_thresholds is empty')
-        self.edge_max_dist = edge_max_dist
         self.edge_thresholds = boundary_thresholds(edge_thresholds)
         self.edge_thinning = edge_thinning
         self.edge_nms = edge_nms
@@ -189,9 +180,10 @@ class MultiTaskMetric(BaseMetric):
             if task not in self.tasks:
                 raise ValueError(f'MultiTaskMetric: single_task_baselines has task {task!r}, '
                                  f'which is not in tasks {self.tasks}')
-            known = _FAMILY_METRICS[_FAMILY[task]]
+            known = TASK_SPECS[task].metric_names
             for metric in metrics:
-                per_class = _FAMILY[task] == 'segmentation' and metric.startswith('IoU.')
+                per_class = TASK_SPECS[task].metrics == 'segmentation' and \
+                    metric.startswith('IoU.')
                 if metric not in known and not per_class:
                     raise ValueError(f'MultiTaskMetric: single_task_baselines[{task!r}] has '
                                      f'metric {metric!r}; {task} reports {list(known)}')
@@ -214,8 +206,9 @@ class MultiTaskMetric(BaseMetric):
             self.results.append(result)
 
     def _reduce(self, task: str, pred: torch.Tensor, gt: torch.Tensor) -> Any:
-        family = _FAMILY[task]
-        channels = TASK_SPECS[task].gt_channels
+        spec = TASK_SPECS[task]
+        family = spec.metrics
+        channels = spec.gt_channels
         gt = _as_chw(gt, task, 'gt')
         pred = _as_chw(pred, task, 'pred')
         if gt.shape[-2:] != pred.shape[-2:]:
@@ -230,28 +223,29 @@ class MultiTaskMetric(BaseMetric):
         if family == 'segmentation':
             num_classes = self._num_classes(task)
             if pred.is_floating_point() and torch.isnan(
-                    pred[:, gt[0] != self.ignore_index]).any():
+                    pred[:, gt[0] != spec.ignore_value]).any():
                 # argmax would silently pick the NaN channel.
                 return np.full((4, num_classes), np.nan)
             if pred.shape[0] > 1:  # scores instead of labels
                 pred = pred.argmax(dim=0, keepdim=True)
-            return segmentation_areas(pred[0], gt[0], num_classes, self.ignore_index)
-        if pred.shape[0] != channels:
-            raise ValueError(f'MultiTaskMetric: pred_{task} must have {channels} channel(s) '
-                             f'({TASK_SPECS[task].pred}), got shape {tuple(pred.shape)}')
+            return segmentation_areas(pred[0], gt[0], num_classes, int(spec.ignore_value))
+        if pred.shape[0] != spec.pred_channels:
+            raise ValueError(f'MultiTaskMetric: pred_{task} must have {spec.pred_channels} '
+                             f'channel(s) ({spec.pred}), got shape {tuple(pred.shape)}')
         if family == 'depth':
             return depth_error_sums(pred[0], gt[0])
         if family == 'normals':
             return normals_error_stats(pred, gt, self.normals_median_bin)
         if family == 'saliency':
             return saliency_counts(pred[0], gt[0], self.sal_thresholds, self.sal_iou_threshold,
-                                   self.ignore_index, self.sal_iou_thresholds)
-        return self._boundary_counts(pred[0], gt[0])
+                                   int(spec.ignore_value), self.sal_iou_thresholds)
+        return self._boundary_counts(task, pred[0], gt[0])
 
-    def _boundary_counts(self, prob: torch.Tensor, gt: torch.Tensor) -> np.ndarray:
+    def _boundary_counts(self, task: str, prob: torch.Tensor, gt: torch.Tensor) -> np.ndarray:
+        max_dist = self._boundary_tolerance(task)
         prob = prob.float().cpu().numpy()
         gt = gt.cpu().numpy()
-        valid = gt != self.ignore_index
+        valid = gt != TASK_SPECS[task].ignore_value
         if not valid.all():
             # Padding is cropped away (the official code crops before saving predictions);
             # the matching tolerance scales with the diagonal of the unpadded image.
@@ -261,7 +255,7 @@ class MultiTaskMetric(BaseMetric):
             crop = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
             prob, gt, valid = prob[crop], gt[crop], valid[crop]
             prob = np.where(valid, prob, 0)
-        kwargs = dict(max_dist=self.edge_max_dist, thinning=self.edge_thinning,
+        kwargs = dict(max_dist=max_dist, thinning=self.edge_thinning,
                       nms=self.edge_nms, quantize=self.edge_quantize)
         gt = (gt == 1) & valid
         if self.edge_num_workers == 0:
@@ -299,11 +293,11 @@ class MultiTaskMetric(BaseMetric):
         """
         if not results:
             return {f'{task}/{name}': float('nan') for task in self.tasks
-                    for name in _FAMILY_METRICS[_FAMILY[task]]}
+                    for name in TASK_SPECS[task].metric_names}
         metrics: dict[str, float] = {}
         for task in self.tasks:
             items = [r[task] for r in results]
-            family = _FAMILY[task]
+            family = TASK_SPECS[task].metrics
             if family == 'segmentation':
                 out = segmentation_metrics(np.sum(items, axis=0), self._class_names(task))
             elif family == 'depth':
@@ -335,20 +329,32 @@ class MultiTaskMetric(BaseMetric):
     def _log_summary(self, metrics: dict[str, float]) -> None:
         lines = []
         for task in self.tasks:
-            names = _FAMILY_METRICS[_FAMILY[task]]
-            values = ', '.join(f'{n} {metrics[f"{task}/{n}"]:.4f}' for n in names)
-            lines.append(f'{task}: {values}')
+            spec = TASK_SPECS[task]
+            values = ', '.join(f'{n} {metrics[f"{task}/{n}"]:.4f}' for n in spec.metric_names)
+            # The key prefix, and the spec's title where it says more (sal -> saliency).
+            name = task if spec.title in (task, task.replace('_', ' ')) else \
+                f'{task} ({spec.title})'
+            lines.append(f'{name}: {values}')
         if 'multitask/delta_m' in metrics:
             lines.append(f'multitask: delta_m {metrics["multitask/delta_m"]:+.2f}%')
         print_log('\n'.join(lines), logger='current')
 
     # ------------------------------------------------------------------------------ helpers
     def _dataset_class_names(self, task: str) -> Sequence[str] | None:
-        meta = self.dataset_meta or {}
-        names = meta.get(f'{task}_classes')
-        if names is None and task == 'semseg':
-            names = meta.get('classes')
-        return names
+        return (self.dataset_meta or {}).get(metainfo_key(task, 'classes'))
+
+    def _boundary_tolerance(self, task: str) -> float:
+        key = metainfo_key(task, 'tolerance')
+        value = (self.dataset_meta or {}).get(key)
+        if value is None:
+            raise ValueError(f'MultiTaskMetric: the boundary tolerance of {task!r} is unknown: '
+                             f'the dataset metainfo has no {key!r} (the matching distance as '
+                             'a fraction of the image diagonal, e.g. 0.011 for NYUD-v2); set '
+                             f'metainfo=dict({key}=...) in the dataset config')
+        if not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f'MultiTaskMetric: dataset metainfo {key} must be a number > 0, '
+                             f'got {value!r}')
+        return float(value)
 
     def _num_classes(self, task: str) -> int:
         if task in self.num_classes:
@@ -357,7 +363,7 @@ class MultiTaskMetric(BaseMetric):
         if not names:
             raise ValueError(f'MultiTaskMetric: number of classes of {task!r} unknown; set '
                              f'num_classes={{{task!r}: N}} in the metric config or give the '
-                             f'dataset metainfo {task}_classes')
+                             f'dataset metainfo {metainfo_key(task, "classes")}')
         return len(names)
 
     def _class_names(self, task: str) -> list[str]:

@@ -239,15 +239,14 @@ class MultiTaskEncoderDecoder(BaseModel):
 
     @staticmethod
     def _unflip(logit: Tensor, task: str, direction: str) -> Tensor:
-        if direction == 'horizontal':
-            logit = logit.flip(-1)
-            if task == 'normals':
-                # The x component of a normal changes sign under a horizontal flip.
-                logit = torch.cat([-logit[:, :1], logit[:, 1:]], dim=1)
-            return logit
-        if direction == 'vertical' and task != 'normals':
-            return logit.flip(-2)
-        raise NotImplementedError(f'cannot undo a {direction!r} flip of the {task} prediction.')
+        if direction not in ('horizontal', 'vertical'):
+            raise NotImplementedError(f'cannot undo a {direction!r} flip of the {task} '
+                                      'prediction.')
+        sign = TASK_SPECS[task].flip_sign(direction)  # raises for an unsupported direction
+        logit = logit.flip(-1 if direction == 'horizontal' else -2)
+        if sign is not None:
+            logit = logit * logit.new_tensor(sign).view(1, -1, 1, 1)
+        return logit
 
     @staticmethod
     def _to_prediction(task: str, logit: Tensor) -> Tensor:
@@ -262,8 +261,9 @@ class MultiTaskEncoderDecoder(BaseModel):
                 return logit.softmax(dim=0)[1:]
             raise ValueError(f"'{task}' predicts a probability, so its head output needs 1 or 2 "
                              f'channels, got {logit.shape[0]}.')
-        if task == 'normals':
-            return F.normalize(logit, p=2, dim=0)
-        if task == 'depth':
-            return logit.clamp(min=0)
+        spec = TASK_SPECS[task]
+        if spec.kind == 'unit_vector':
+            logit = F.normalize(logit, p=2, dim=0)
+        if spec.min_value is not None:
+            logit = logit.clamp(min=spec.min_value)
         return logit
