@@ -196,7 +196,7 @@ def test_losses(name):
         edge=('BalancedBinaryCrossEntropyLoss', 50.0))
     tasks = ['semseg', 'depth', 'normals', 'edge'] if nyud else \
         ['semseg', 'human_parts', 'sal', 'normals', 'edge']
-    assert list(cfg.model.head.tasks) == tasks
+    assert list(cfg.model.decode_head.tasks) == tasks
     for task in tasks:
         assert (losses[task].type, losses[task].get('loss_weight', 1.0)) == expected[task], task
     assert losses.normals.normalize is True  # builder.py:113 L1Loss(normalize=True)
@@ -205,7 +205,7 @@ def test_losses(name):
     # edge_pos_weight: nyud.py:21 (0.8), pascal_context.py:54 (0.95)
     assert losses.edge.pos_weight == (0.8 if nyud else 0.95)
     # yaml:16 sync_batchnorm: every BatchNorm of the head is synchronised
-    assert cfg.model.head.norm_cfg.type == 'SyncBN'
+    assert cfg.model.decode_head.norm_cfg.type == 'SyncBN'
 
 
 # ------------------------------------------------------------------ behaviour on fixtures

@@ -38,8 +38,9 @@ PREPROCESSOR = dict(type='MultiTaskDataPreProcessor', mean=[123.675, 116.28, 103
 def demt_model(losses, **kwargs):
     tasks = list(losses)
     cfg = dict(type='MultiTaskEncoderDecoder', backbone=TINY_HRNET,
-               head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32], tasks=tasks,
-                         task_channels={t: CHANNELS.get(t, 1) for t in tasks}, channels=16),
+               decode_head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32], tasks=tasks,
+                                task_channels={t: CHANNELS.get(t, 1) for t in tasks},
+                                channels=16),
                losses=copy.deepcopy(losses), data_preprocessor=PREPROCESSOR)
     cfg.update(kwargs)
     return MODELS.build(cfg)
@@ -94,7 +95,7 @@ def pixel_model(**kwargs):
     kwargs.setdefault('data_preprocessor', dict(type='MultiTaskDataPreProcessor'))
     return MODELS.build(dict(type='MultiTaskEncoderDecoder',
                              backbone=dict(type='_PassThroughBackbone'),
-                             head=dict(type='_PixelHead'), losses=losses, **kwargs))
+                             decode_head=dict(type='_PixelHead'), losses=losses, **kwargs))
 
 
 # -------------------------------------------------------------------------------------- tests
@@ -151,10 +152,10 @@ def test_predictions_undo_padding_flip_and_resize():
     model = pixel_model().eval()
     g = torch.Generator().manual_seed(0)
     original = torch.rand(3, 5, 6, generator=g) + 0.1
-    # The pipeline flipped the image and padded it by (left 1, top 2, right 0, bottom 1).
+    # The pipeline flipped the image and padded it by (left 1, right 0, top 2, bottom 1).
     image = nn.functional.pad(original.flip(-1), (1, 0, 2, 1), value=-5.0)
     sample = MultiTaskDataSample()
-    sample.set_metainfo(dict(ori_shape=(5, 6), padding=(1, 2, 0, 1), flip=True,
+    sample.set_metainfo(dict(ori_shape=(5, 6), padding_size=(1, 0, 2, 1), flip=True,
                              flip_direction='horizontal'))
     data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
     with torch.no_grad():
@@ -290,12 +291,13 @@ def test_a_few_training_steps_reduce_the_loss():
 def test_configuration_errors():
     with pytest.raises(ValueError, match='missing'):
         demt_model(dict(semseg=dict(type='DenseCrossEntropyLoss')),
-                   head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32],
-                             tasks=['semseg', 'depth'], task_channels=CHANNELS, channels=16))
+                   decode_head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32],
+                                    tasks=['semseg', 'depth'], task_channels=CHANNELS,
+                                    channels=16))
     with pytest.raises(ValueError, match='TASK_SPECS'):
         demt_model(dict(foo=dict(type='MaskedL1Loss')),
-                   head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32], tasks=['foo'],
-                             task_channels=dict(foo=1), channels=16))
+                   decode_head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32],
+                                    tasks=['foo'], task_channels=dict(foo=1), channels=16))
     model = demt_model(dict(semseg=dict(type='DenseCrossEntropyLoss')))
     data = model.data_preprocessor(make_batch(['depth'], [(64, 64)]), True)
     with pytest.raises(KeyError, match='gt_semseg'):
