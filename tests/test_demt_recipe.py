@@ -329,7 +329,7 @@ def test_test_step_pads_centred_and_crops_back_as_the_official_evaluation(tmp_pa
         full = torch.nn.functional.interpolate(logits[task], size=crop, mode='bilinear',
                                                align_corners=False)
         centre = full[0, :, top:top + 40, left:left + 50]
-        expected = model._to_prediction(task, centre)
+        expected = model._postprocess_task(task, centre, None)
         got = pred.get(f'pred_{task}').data
         if task == 'semseg':
             assert torch.equal(got, expected)
@@ -391,7 +391,7 @@ def test_converted_official_checkpoint_is_evaluated_in_the_official_frame(tmp_pa
     for task in PASCAL[0]:
         full = torch.nn.functional.interpolate(logits[task], size=(512, 512), mode='bilinear',
                                                align_corners=False)
-        expected = model._to_prediction(task, full[0, :, top:top + h, left:left + w])
+        expected = model._postprocess_task(task, full[0, :, top:top + h, left:left + w], None)
         got = result[f'pred_{task}']
         got = got['data'] if isinstance(got, dict) else got.data
         assert got.shape == expected.shape == (expected.shape[0], h, w), task
