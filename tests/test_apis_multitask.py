@@ -48,9 +48,9 @@ def _config(data_root):
                       patch_sizes=[7, 3, 3, 3], sr_ratios=[8, 4, 2, 1], out_indices=(0, 1, 2, 3),
                       mlp_ratio=2,
                       init_cfg=dict(type='Pretrained', checkpoint='no_such_file.pth')),
-        head=dict(type='DeMTHead', in_channels=[8, 16, 32, 64], tasks=TASKS,
-                  task_channels=dict(semseg=40, depth=1, normals=3, edge=1), channels=16,
-                  num_heads=2),
+        decode_head=dict(type='DeMTHead', in_channels=[8, 16, 32, 64], tasks=TASKS,
+                         task_channels=dict(semseg=40, depth=1, normals=3, edge=1),
+                         channels=16, num_heads=2),
         losses=dict(semseg=dict(type='DenseCrossEntropyLoss'), depth=dict(type='MaskedL1Loss'),
                     normals=dict(type='MaskedL1Loss', normalize=True),
                     edge=dict(type='BalancedBinaryCrossEntropyLoss', pos_weight=0.95)))
@@ -115,7 +115,7 @@ def test_init_model(setup):
 
 def test_init_model_loads_checkpoint(setup):
     model = init_model(setup['cfg_path'], setup['ckpt'],
-                       cfg_options={'model.head.channels': 16})
+                       cfg_options={'model.decode_head.channels': 16})
     assert model.dataset_meta['classes'][:2] == ('c0', 'c1')
     reference = setup['model'].state_dict()
     for key, value in model.state_dict().items():

@@ -279,7 +279,7 @@ def test_demt_datpp_config():
 
     cfg = Config.fromfile(osp.join(osp.dirname(DATA), '..', 'configs', 'demt', 'nyud_datpp-t.py'))
     assert cfg.model.backbone.type == 'DATPlusPlus' and cfg.model.backbone.arch == 'tiny'
-    assert cfg.model.head.in_channels == [64, 128, 256, 512]
+    assert cfg.model.decode_head.in_channels == [64, 128, 256, 512]
     assert 'out_norm' not in cfg.model.backbone  # the DAT v1 option is deleted with the dict
 
 

@@ -96,7 +96,7 @@ def test_paper_recipe(name):
     preprocessor = cfg.model.data_preprocessor
     assert tuple(preprocessor.size) == crop and preprocessor.get('size_divisor') is None
     assert (preprocessor.pad_mode, preprocessor.pad_val) == ('center', 0)
-    head = cfg.model.head
+    head = cfg.model.decode_head
     assert head.norm_cfg.type == 'SyncBN'
     # (the PASCAL configs' task_channels also keep the base's unused depth entry)
     assert {t: head.task_channels[t] for t in head.tasks} == (
@@ -203,8 +203,8 @@ def test_train_pascal_hrnet_end_to_end(tmp_path):
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
     state = torch.load(osp.join(work, 'iter_2.pth'), map_location='cpu',
                        weights_only=False)['state_dict']
-    assert {k.split('.')[0] for k in state} == {'backbone', 'head'}
-    assert state['head.conv_logits.human_parts.weight'].shape[0] == 7
+    assert {k.split('.')[0] for k in state} == {'backbone', 'decode_head'}
+    assert state['decode_head.conv_logits.human_parts.weight'].shape[0] == 7
 
 
 @pytest.mark.slow
@@ -221,4 +221,4 @@ def test_train_nyud_mpvit_end_to_end(tmp_path):
         assert f'{key}: ' in log, (key, log[-3000:])
     state = torch.load(osp.join(work, 'iter_2.pth'), map_location='cpu',
                        weights_only=False)['state_dict']
-    assert state['head.input_proj.weight'].shape[1] == 128 + 216 + 288 + 288
+    assert state['decode_head.input_proj.weight'].shape[1] == 128 + 216 + 288 + 288

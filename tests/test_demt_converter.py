@@ -37,7 +37,8 @@ def build_model(backbone, in_channels, tasks):
     losses = {t: dict(type='MaskedL1Loss') for t in names}
     return MODELS.build(dict(
         type='MultiTaskEncoderDecoder', backbone=backbone,
-        head=dict(type='DeMTHead', in_channels=in_channels, tasks=names, task_channels=channels),
+        decode_head=dict(type='DeMTHead', in_channels=in_channels, tasks=names,
+                         task_channels=channels),
         losses=losses, data_preprocessor=dict(type='MultiTaskDataPreProcessor')))
 
 
@@ -78,20 +79,21 @@ def expected_name(key, tasks):
     ]
     for pattern, repl in subs:
         if re.match(pattern, k):
-            return 'head.' + re.sub(pattern, repl, k)
+            return 'decode_head.' + re.sub(pattern, repl, k)
     m = re.match(r'^task_querys\.(\d)\.(.*)$', k)
     if m:
-        return f'head.task_queries.{tasks[int(m[1])]}.attn.{m[2]}'
+        return f'decode_head.task_queries.{tasks[int(m[1])]}.attn.{m[2]}'
     m = re.match(r'^smlp2\.(\d)\.(\d)\.(.*)$', k)
     if m:
-        return f'head.task_queries.{tasks[int(m[1])]}.{["proj", "norm"][int(m[2])]}.{m[3]}'
+        return (f'decode_head.task_queries.{tasks[int(m[1])]}.'
+                f'{["proj", "norm"][int(m[2])]}.{m[3]}')
     m = re.match(r'^defor_mixers\.(\d)\.blocks\.0\.(.*)$', k)
     rest = {'0.': 'channel_conv.', '2.': 'channel_norm.', '3.fn.0.get_offset.p_conv.':
             'spatial_conv.offset_conv.', '3.fn.0.get_offset.opt.': 'spatial_conv.offset_proj.',
             '3.fn.0.': 'spatial_conv.', '3.fn.2.': 'spatial_norm.'}
     for src, dst in rest.items():
         if m[2].startswith(src):
-            return f'head.mixers.{tasks[int(m[1])]}.layers.0.{dst}{m[2][len(src):]}'
+            return f'decode_head.mixers.{tasks[int(m[1])]}.layers.0.{dst}{m[2][len(src):]}'
     raise AssertionError(key)
 
 
@@ -115,6 +117,8 @@ def test_converted_checkpoint_loads_strictly_with_every_value_in_place(
     converted, info = convert_demt_state_dict(extract_demt_state_dict(ckpt))
     assert info['tasks'] == tasks[0]
     assert info['backbone'] == backbone['type']
+    # mmseg's name (the segmentor would also accept the `head.*` of earlier mmdense versions)
+    assert {k.split('.')[0] for k in converted} == {'backbone', 'decode_head'}
 
     model = build_model(backbone, in_channels, tasks)
     model.load_state_dict(converted, strict=True)
@@ -158,10 +162,10 @@ def test_task_order_follows_the_official_indices():
     sd.pop('backbone.stage2.0.x')
     sd['backbone.transition1.0.0.weight'] = torch.zeros(1)
     out, _ = convert_demt_state_dict(sd)
-    assert torch.all(out['head.task_queries.normals.attn.in_proj_bias'] == 1)
+    assert torch.all(out['decode_head.task_queries.normals.attn.in_proj_bias'] == 1)
     # Given explicitly, the order maps the indices differently.
     out, _ = convert_demt_state_dict(sd, tasks=['semseg', 'normals', 'depth', 'edge'])
-    assert torch.all(out['head.task_queries.depth.attn.in_proj_bias'] == 1)
+    assert torch.all(out['decode_head.task_queries.depth.attn.in_proj_bias'] == 1)
 
 
 @pytest.mark.parametrize('mutate,match', [

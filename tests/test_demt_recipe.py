@@ -198,7 +198,7 @@ def test_losses(name):
         edge=('BalancedBinaryCrossEntropyLoss', 50.0))
     tasks = ['semseg', 'depth', 'normals', 'edge'] if nyud else \
         ['semseg', 'human_parts', 'sal', 'normals', 'edge']
-    assert list(cfg.model.head.tasks) == tasks
+    assert list(cfg.model.decode_head.tasks) == tasks
     for task in tasks:
         assert (losses[task].type, losses[task].get('loss_weight', 1.0)) == expected[task], task
     assert losses.normals.normalize is True  # builder.py:113 L1Loss(normalize=True)
@@ -207,7 +207,7 @@ def test_losses(name):
     # edge_pos_weight: nyud.py:21 (0.8), pascal_context.py:54 (0.95)
     assert losses.edge.pos_weight == (0.8 if nyud else 0.95)
     # yaml:16 sync_batchnorm: every BatchNorm of the head is synchronised
-    assert cfg.model.head.norm_cfg.type == 'SyncBN'
+    assert cfg.model.decode_head.norm_cfg.type == 'SyncBN'
 
 
 # ------------------------------------------------------------------ behaviour on fixtures
@@ -330,7 +330,7 @@ def test_test_step_pads_centred_and_crops_back_as_the_official_evaluation(tmp_pa
         full = torch.nn.functional.interpolate(logits[task], size=crop, mode='bilinear',
                                                align_corners=False)
         centre = full[0, :, top:top + 40, left:left + 50]
-        expected = model._to_prediction(task, centre)
+        expected = model._postprocess_task(task, centre, None)
         got = pred.get(f'pred_{task}').data
         if task == 'semseg':
             assert torch.equal(got, expected)
@@ -392,7 +392,7 @@ def test_converted_official_checkpoint_is_evaluated_in_the_official_frame(tmp_pa
     for task in PASCAL[0]:
         full = torch.nn.functional.interpolate(logits[task], size=(512, 512), mode='bilinear',
                                                align_corners=False)
-        expected = model._to_prediction(task, full[0, :, top:top + h, left:left + w])
+        expected = model._postprocess_task(task, full[0, :, top:top + h, left:left + w], None)
         got = result[f'pred_{task}']
         got = got['data'] if isinstance(got, dict) else got.data
         assert got.shape == expected.shape == (expected.shape[0], h, w), task

@@ -280,7 +280,7 @@ def _manual_grads(model, data, coef_fn, level):
             t, [params[n] for n in shared], retain_graph=True)]) for t in terms]
     else:
         feats = model.extract_feat(data['inputs'])
-        logits = model.head(feats)
+        logits = model.decode_head(feats)
         terms = [model.losses[t](model._resize(logits[t], g.shape[-2:]), g) for t, g in zip(
             model.tasks, [torch.stack([s.get(f'gt_{t}').data for s in data['data_samples']])
                           for t in model.tasks])]

@@ -25,8 +25,8 @@ def test_dry_run_writes_single_task_configs_and_prints_commands(tmp_path, capsys
     for task in ['semseg', 'depth', 'normals', 'edge']:
         path = tmp_path / task / f'nyud_hrnet_pcgrad_{task}.py'
         cfg = Config.fromfile(str(path))
-        assert cfg.model.head.tasks == [task]
-        assert list(cfg.model.head.task_channels) == [task]
+        assert cfg.model.decode_head.tasks == [task]
+        assert list(cfg.model.decode_head.task_channels) == [task]
         assert list(cfg.model.losses) == [task]
         assert 'loss_balancer' not in cfg.model
         assert cfg.model.backbone == multi.model.backbone  # same backbone

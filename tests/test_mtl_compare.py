@@ -21,7 +21,7 @@ def test_dry_run_configs(tmp_path, capsys):
     assert cfg.optim_wrapper.clip_grad == dict(max_norm=1.0)
     assert cfg.randomness.seed == 3 and cfg.train_cfg.max_iters == 7
     assert cfg.param_scheduler[0].end == 7
-    assert cfg.model.head.channels == 128  # the quick-start model
+    assert cfg.model.decode_head.channels == 128  # the quick-start model
     assert tool.main(['--methods', 'nope', '--dry-run', '--work-dir', str(tmp_path)]) == 2
 
 

@@ -19,7 +19,7 @@ CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'demt', 'balancing', 'nyud_
 NAMES = [osp.basename(p)[len('nyud_hrnet_'):-3] for p in CONFIGS]
 TINY = """
 data_root = {data!r}
-model = dict(head=dict(channels=16), loss_balancer={balancer!r})
+model = dict(decode_head=dict(channels=16), loss_balancer={balancer!r})
 optim_wrapper = dict(clip_grad={clip!r})
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
                         dataset=dict(data_root=data_root))

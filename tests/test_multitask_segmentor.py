@@ -38,8 +38,9 @@ PREPROCESSOR = dict(type='MultiTaskDataPreProcessor', mean=[123.675, 116.28, 103
 def demt_model(losses, **kwargs):
     tasks = list(losses)
     cfg = dict(type='MultiTaskEncoderDecoder', backbone=TINY_HRNET,
-               head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32], tasks=tasks,
-                         task_channels={t: CHANNELS.get(t, 1) for t in tasks}, channels=16),
+               decode_head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32], tasks=tasks,
+                                task_channels={t: CHANNELS.get(t, 1) for t in tasks},
+                                channels=16),
                losses=copy.deepcopy(losses), data_preprocessor=PREPROCESSOR)
     cfg.update(kwargs)
     return MODELS.build(cfg)
@@ -94,7 +95,7 @@ def pixel_model(**kwargs):
     kwargs.setdefault('data_preprocessor', dict(type='MultiTaskDataPreProcessor'))
     return MODELS.build(dict(type='MultiTaskEncoderDecoder',
                              backbone=dict(type='_PassThroughBackbone'),
-                             head=dict(type='_PixelHead'), losses=losses, **kwargs))
+                             decode_head=dict(type='_PixelHead'), losses=losses, **kwargs))
 
 
 # -------------------------------------------------------------------------------------- tests
@@ -151,10 +152,10 @@ def test_predictions_undo_padding_flip_and_resize():
     model = pixel_model().eval()
     g = torch.Generator().manual_seed(0)
     original = torch.rand(3, 5, 6, generator=g) + 0.1
-    # The pipeline flipped the image and padded it by (left 1, top 2, right 0, bottom 1).
+    # The pipeline flipped the image and padded it by (left 1, right 0, top 2, bottom 1).
     image = nn.functional.pad(original.flip(-1), (1, 0, 2, 1), value=-5.0)
     sample = MultiTaskDataSample()
-    sample.set_metainfo(dict(ori_shape=(5, 6), padding=(1, 2, 0, 1), flip=True,
+    sample.set_metainfo(dict(ori_shape=(5, 6), padding_size=(1, 0, 2, 1), flip=True,
                              flip_direction='horizontal'))
     data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
     with torch.no_grad():
@@ -290,15 +291,140 @@ def test_a_few_training_steps_reduce_the_loss():
 def test_configuration_errors():
     with pytest.raises(ValueError, match='missing'):
         demt_model(dict(semseg=dict(type='DenseCrossEntropyLoss')),
-                   head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32],
-                             tasks=['semseg', 'depth'], task_channels=CHANNELS, channels=16))
+                   decode_head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32],
+                                    tasks=['semseg', 'depth'], task_channels=CHANNELS,
+                                    channels=16))
     with pytest.raises(ValueError, match='TASK_SPECS'):
         demt_model(dict(foo=dict(type='MaskedL1Loss')),
-                   head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32], tasks=['foo'],
-                             task_channels=dict(foo=1), channels=16))
+                   decode_head=dict(type='DeMTHead', in_channels=[4, 8, 16, 32],
+                                    tasks=['foo'], task_channels=dict(foo=1), channels=16))
     model = demt_model(dict(semseg=dict(type='DenseCrossEntropyLoss')))
     data = model.data_preprocessor(make_batch(['depth'], [(64, 64)]), True)
     with pytest.raises(KeyError, match='gt_semseg'):
         model(**data, mode='loss')
     with pytest.raises(ValueError, match="'whole' or 'slide'"):
         demt_model(NYUD_LOSSES, test_cfg=dict(mode='tiles'))
+
+
+def test_pipeline_and_batch_padding_make_one_record_cut_from_the_centre():
+    """MultiTaskPad (pipeline) and the preprocessor (batch) both pad, centred: padding_size
+    (left, right, top, bottom) holds their sum and predictions come back exactly."""
+    from mmdense.datasets.transforms import MultiTaskPad
+    g = torch.Generator().manual_seed(0)
+    original = torch.randint(1, 256, (3, 5, 7), generator=g, dtype=torch.uint8)
+    results = MultiTaskPad(size=(8, 8), center=True)(
+        dict(img=original.permute(1, 2, 0).numpy(), task_fields=[]))
+    assert results['padding_size'] == (0, 1, 1, 2)
+    sample = MultiTaskDataSample()
+    sample.set_metainfo(dict(ori_shape=(5, 7), padding_size=results['padding_size']))
+    padded = torch.from_numpy(results['img']).permute(2, 0, 1)
+    model = pixel_model(data_preprocessor=dict(type='MultiTaskDataPreProcessor', size=(11, 14),
+                                               pad_mode='center')).eval()
+    data = model.data_preprocessor(dict(inputs=[padded], data_samples=[sample]), False)
+    assert data['data_samples'][0].padding_size == (0 + 3, 1 + 3, 1 + 1, 2 + 2)
+    with torch.no_grad():
+        [pred] = model(**data, mode='predict')
+    assert torch.equal(pred.pred_depth.data, original[:1].float())
+    assert torch.equal(pred.pred_semseg.data, original.float().argmax(0, keepdim=True))
+
+
+def test_checkpoints_with_the_old_head_name_load():
+    """Earlier mmdense versions saved the decode head as `head.*` (mmengine checkpoints, the
+    DeMT converter's output): they load into `decode_head.*`, BN version records included."""
+    torch.manual_seed(0)
+    saved = demt_model(NYUD_LOSSES).state_dict()
+    assert any(k.startswith('decode_head.') for k in saved)
+    old = type(saved)((('head.' + k[len('decode_head.'):]) if k.startswith('decode_head.')
+                       else k, v) for k, v in saved.items())
+    old._metadata = type(saved._metadata)(
+        (('head' + k[len('decode_head'):]) if k.startswith('decode_head') else k, v)
+        for k, v in saved._metadata.items())
+    assert not any(k.startswith('decode_head') for k in old)
+
+    torch.manual_seed(1)
+    model = demt_model(NYUD_LOSSES)
+    model.load_state_dict(old, strict=True)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+    assert list(old) == [k.replace('decode_head.', 'head.', 1) for k in saved]  # not modified
+
+
+def test_checkpoint_files_with_the_old_head_name_load(tmp_path):
+    from mmengine.runner import load_checkpoint
+    torch.manual_seed(0)
+    saved = demt_model(NYUD_LOSSES).state_dict()
+    old = {('head.' + k[len('decode_head.'):]) if k.startswith('decode_head.') else k: v
+           for k, v in saved.items()}  # a plain dict, as the old DeMT converter wrote
+    torch.save(dict(meta=dict(tasks=list(NYUD_LOSSES)), state_dict=old), tmp_path / 'old.pth')
+    torch.manual_seed(1)
+    model = demt_model(NYUD_LOSSES)
+    load_checkpoint(model, str(tmp_path / 'old.pth'), strict=True)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+
+
+FCN_AUX = dict(type='FCNHead', in_channels=32, in_index=3, channels=8, num_convs=1,
+               concat_input=False, dropout_ratio=0.0, num_classes=5, task='semseg',
+               loss_decode=dict(type='CrossEntropyLoss', loss_weight=0.4))
+
+
+def test_auxiliary_head_trains_on_its_task_and_is_unused_at_inference():
+    torch.manual_seed(0)
+    tasks = list(NYUD_LOSSES)
+    model = demt_model(NYUD_LOSSES, auxiliary_head=FCN_AUX)
+    assert model.with_auxiliary_head and model.with_decode_head and not model.with_neck
+    assert model.auxiliary_tasks == ['semseg']
+    assert 'task' in FCN_AUX  # the config is not modified
+    data = model.data_preprocessor(make_batch(tasks, [(40, 50), (33, 64)]), True)
+    losses = model(**copy.deepcopy(data), mode='loss')
+    assert list(losses) == [f'loss_{t}' for t in tasks] + ['aux.loss_ce', 'aux.acc_seg']
+    # mmseg's loss: cross-entropy on the semseg labels (255 = padding), mean over all pixels.
+    feats = model.extract_feat(data['inputs'])
+    gt = torch.stack([s.gt_semseg.data for s in data['data_samples']])[:, 0]
+    logits = nn.functional.interpolate(model.auxiliary_head(feats), size=gt.shape[-2:],
+                                       mode='bilinear')
+    expected = 0.4 * nn.functional.cross_entropy(logits, gt, ignore_index=255,
+                                                 reduction='none').mean()
+    torch.testing.assert_close(losses['aux.loss_ce'], expected)
+    # It trains with the rest: its loss is in the total and its weights get gradients.
+    total, log_vars = model.parse_losses(losses)
+    torch.testing.assert_close(total, sum(v for k, v in losses.items() if 'loss' in k))
+    assert 'aux.loss_ce' in log_vars
+    total.backward()
+    assert model.auxiliary_head.conv_seg.weight.grad.abs().sum() > 0
+    # Inference reads the decode head only.
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(make_batch(tasks, [(32, 32)]), False)
+        before = model(**copy.deepcopy(data), mode='predict')[0]
+        model.auxiliary_head.conv_seg.weight.zero_()
+        after = model(**copy.deepcopy(data), mode='predict')[0]
+        assert set(model(**data, mode='tensor')) == set(tasks)
+    assert torch.equal(before.pred_semseg.data, after.pred_semseg.data)
+
+
+def test_several_auxiliary_heads_and_a_loss_balancer():
+    torch.manual_seed(0)
+    tasks = list(NYUD_LOSSES)
+    edge_aux = dict(FCN_AUX, in_index=2, in_channels=16, num_classes=2, task='edge',
+                    loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0))
+    model = demt_model(NYUD_LOSSES, auxiliary_head=[FCN_AUX, edge_aux],
+                       loss_balancer=dict(type='FixedWeights', weights=dict(edge=0.5)))
+    assert isinstance(model.auxiliary_head, nn.ModuleList)
+    assert model.auxiliary_tasks == ['semseg', 'edge']
+    data = model.data_preprocessor(make_batch(tasks, [(32, 32), (32, 32)]), True)
+    losses = model(**data, mode='loss')
+    assert {'aux_0.loss_ce', 'aux_1.loss_ce'} <= set(losses)
+    total, log_vars = model.parse_losses(losses)
+    expected = sum(losses[f'loss_{t}'] * (0.5 if t == 'edge' else 1.0) for t in tasks)
+    expected = expected + losses['aux_0.loss_ce'] + losses['aux_1.loss_ce']
+    torch.testing.assert_close(total, expected)
+    torch.testing.assert_close(log_vars['loss'], expected.detach())
+    assert 'aux_1.loss_ce' in log_vars and 'w_edge' in log_vars
+
+
+def test_auxiliary_head_needs_a_task_of_the_model():
+    with pytest.raises(ValueError, match='needs `task`'):
+        demt_model(NYUD_LOSSES, auxiliary_head={k: v for k, v in FCN_AUX.items() if k != 'task'})
+    with pytest.raises(ValueError, match="'sal'"):
+        demt_model(NYUD_LOSSES, auxiliary_head=dict(FCN_AUX, task='sal'))

@@ -205,7 +205,7 @@ def test_pad_uses_each_task_ignore_value():
     ref = copy.deepcopy(res)
     out = MultiTaskPad(size=(H + 3, W + 2))(res)
     assert out['pad_shape'] == (H + 3, W + 2) and out['img_shape'] == (H, W)
-    assert out['padding'] == (0, 0, 2, 3)
+    assert out['padding_size'] == (0, 2, 0, 3)  # (left, right, top, bottom)
     for key in ('gt_semseg', 'gt_edge', 'gt_human_parts', 'gt_sal'):
         assert (out[key][H:] == 255).all() and (out[key][:, W:] == 255).all(), key
         np.testing.assert_array_equal(out[key][:H, :W], ref[key])
@@ -221,14 +221,16 @@ def test_pad_center_divisor_and_no_crop():
     res = _results()
     ref = copy.deepcopy(res)
     out = MultiTaskPad(size=(H + 4, W + 3), center=True, img_pad_val=(1, 2, 3))(res)
-    assert out['padding'] == (1, 2, 2, 2)  # (left, top, right, bottom)
+    assert out['padding_size'] == (1, 2, 2, 2)  # (left, right, top, bottom)
+    again = MultiTaskPad(size=(H + 5, W + 4))(out)  # a second pad adds to the record
+    assert again['padding_size'] == (1, 3, 2, 3)
     np.testing.assert_array_equal(out['gt_semseg'][2:2 + H, 1:1 + W], ref['gt_semseg'])
     assert (out['gt_semseg'][:2] == 255).all() and (out['gt_semseg'][:, :1] == 255).all()
     assert tuple(out['img'][0, 0]) == (1, 2, 3)
     out = MultiTaskPad(size_divisor=4)(_results())
     assert out['pad_shape'] == (8, 8)
     out = MultiTaskPad(size=(2, 2))(_results())  # never crops
-    assert out['pad_shape'] == (H, W) and out['padding'] == (0, 0, 0, 0)
+    assert out['pad_shape'] == (H, W) and out['padding_size'] == (0, 0, 0, 0)
 
 
 # ------------------------------------------------------------------------------------------

@@ -182,7 +182,7 @@ def test_inconsistent_tasks_name_the_config_keys():
     cfg = Config.fromfile(osp.join(REPO, 'configs/demt/nyud_hrnet.py'))
     cfg.val_evaluator.tasks = ['semseg', 'depth', 'normals', 'edge', 'sal']
     with pytest.raises(TaskConsistencyError, match=r"val_evaluator\.tasks .* evaluates \['sal'\], "
-                                                   r'which model\.head\.tasks'):
+                                                   r'which model\.decode_head\.tasks'):
         check_task_consistency(cfg)
     cfg = Config.fromfile(osp.join(REPO, 'configs/demt/nyud_hrnet.py'))
     cfg.train_dataloader.dataset.tasks = ['semseg', 'depth', 'normals']
@@ -192,14 +192,14 @@ def test_inconsistent_tasks_name_the_config_keys():
     message = str(info.value)
     assert "train_dataloader.dataset.tasks ['semseg', 'depth', 'normals'] lacks ['edge']" in \
         message
-    assert 'test_evaluator.num_classes.semseg is 41 but model.head.task_channels.semseg is 40' \
-        in message
+    assert ('test_evaluator.num_classes.semseg is 41 but '
+            'model.decode_head.task_channels.semseg is 40') in message
     assert '\n' not in message
 
 
 def test_head_classes_must_match_the_dataset():
     cfg = Config.fromfile(osp.join(REPO, 'configs/demt/nyud_hrnet.py'))
-    cfg.model.head.task_channels.semseg = 21
+    cfg.model.decode_head.task_channels.semseg = 21
     cfg.val_evaluator.num_classes = dict(semseg=21)
     cfg.test_evaluator.num_classes = dict(semseg=21)
     with pytest.raises(TaskConsistencyError, match='task_channels.semseg is 21 but the semseg '

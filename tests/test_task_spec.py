@@ -1,5 +1,4 @@
 """TaskSpec as the one task contract: a new task added in one place, and the config check."""
-import inspect
 import math
 import os.path as osp
 
@@ -13,6 +12,7 @@ from mmdense.datasets import NYUDv2MultiTaskDataset
 from mmdense.datasets.transforms import MultiTaskRandomFlip
 from mmdense.evaluation.functional.multitask import HIGHER_IS_BETTER
 from mmdense.models.segmentors import MultiTaskEncoderDecoder
+from mmdense.models.segmentors.dense_inference import unpad_unflip_resize
 from mmdense.registry import DATASETS
 from mmdense.structures import (
     TASK_EVALUATIONS,
@@ -26,10 +26,7 @@ from mmdense.testing import write_nyud_fixture
 from mmdense.utils.task_consistency import TaskConsistencyError, task_consistency_problems
 from tests.helpers.seg_fixture import REPO
 
-# The segmentor's head argument is being renamed to mmseg's ``decode_head``; read whichever
-# this tree has, so the test builds the model users build.
-HEAD_KEY = 'decode_head' if 'decode_head' in inspect.signature(
-    MultiTaskEncoderDecoder.__init__).parameters else 'head'
+HEAD_KEY = 'decode_head'
 
 TINY_HRNET = dict(type='HRNet', extra=dict(
     stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(1, ),
@@ -162,8 +159,9 @@ def test_flip_sign_is_read_from_the_spec(disparity_task):
         assert out['gt_flow'][0, 2].tolist() == [-7., 1.]
         assert out['gt_flow'][1, 1].tolist() == [-2., 5.]
         logit = torch.from_numpy(out['gt_flow']).permute(2, 0, 1)[None]
-        undone = MultiTaskEncoderDecoder._unflip(logit, 'flow', 'horizontal')
-        assert torch.equal(undone[0].permute(1, 2, 0), torch.from_numpy(flow))
+        undone = MultiTaskEncoderDecoder._postprocess_task(
+            'flow', unpad_unflip_resize(logit, flip_direction='horizontal')[0], 'horizontal')
+        assert torch.equal(undone.permute(1, 2, 0), torch.from_numpy(flow))
     finally:
         unregister_task('flow')
 
@@ -213,14 +211,11 @@ def test_a_task_mismatch_fails_when_the_run_starts(disparity_task, tmp_path):
         runner.train()
 
 
-def test_consistency_reads_both_head_spellings_and_the_specs():
+def test_consistency_reads_the_head_channels_against_the_specs():
     cfg = Config.fromfile(osp.join(REPO, 'configs/demt/nyud_hrnet.py'))
-    model = cfg.model
-    head_key = 'decode_head' if 'decode_head' in model else 'head'
     assert task_consistency_problems(cfg) == []
-    for key in ('decode_head', 'head'):
+    for key in ('decode_head', ):
         other = Config(cfg.to_dict())
-        other.model[key] = other.model.pop(head_key)
         other.model[key].task_channels.normals = 1
         other.model[key].task_channels.edge = 3
         problems = task_consistency_problems(other)
@@ -230,9 +225,9 @@ def test_consistency_reads_both_head_spellings_and_the_specs():
             f'model.{key}.task_channels.edge is 3 but a binary task (edge) needs 1 or 2 output '
             'channel(s)'], problems
     other = Config(cfg.to_dict())
-    other.model[head_key].tasks = ['semseg', 'disparity']
+    other.model.decode_head.tasks = ['semseg', 'disparity']
     assert task_consistency_problems(other) == [
-        f"model.{head_key}.tasks ['semseg', 'disparity'] has ['disparity'], which are no "
+        f"model.decode_head.tasks ['semseg', 'disparity'] has ['disparity'], which are no "
         f'registered task (known: {list(TASK_SPECS)}; add one with '
         'mmdense.structures.register_task)']
     other = Config(cfg.to_dict())

@@ -152,5 +152,5 @@ def test_task_mismatch_fails_before_the_first_iteration(tmp_path):
         f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
         'val_evaluator.tasks=[semseg,depth,normals,edge,sal]', 'train_cfg.max_iters=2',
         'train_cfg.val_interval=1', check=False)
-    _assert_error_line(proc, 'val_evaluator.tasks', "evaluates ['sal']", 'model.head.tasks')
+    _assert_error_line(proc, 'val_evaluator.tasks', "evaluates ['sal']", 'model.decode_head.tasks')
     assert 'Iter(train)' not in proc.stdout

@@ -14,4 +14,4 @@ model = dict(
         out_norm=True,
         drop_path_rate=0.3,
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
-    head=dict(in_channels=[96, 192, 384, 768]))
+    decode_head=dict(in_channels=[96, 192, 384, 768]))

@@ -14,4 +14,4 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.3,
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
-    head=dict(in_channels=[64, 128, 256, 512]))
+    decode_head=dict(in_channels=[64, 128, 256, 512]))

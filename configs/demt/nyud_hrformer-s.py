@@ -33,4 +33,4 @@ model = dict(
                         num_heads=[1, 2, 4, 8], mlp_ratios=[4, 4, 4, 4],
                         window_sizes=[7, 7, 7, 7], multiscale_output=True)),
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
-    head=dict(in_channels=[32, 64, 128, 256]))
+    decode_head=dict(in_channels=[32, 64, 128, 256]))

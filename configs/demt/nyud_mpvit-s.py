@@ -15,4 +15,4 @@ model = dict(
         norm_cfg=_base_.norm_cfg,
         norm_eval=False,
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
-    head=dict(in_channels=[128, 216, 288, 288]))
+    decode_head=dict(in_channels=[128, 216, 288, 288]))

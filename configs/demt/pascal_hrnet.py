@@ -15,7 +15,7 @@ model = dict(
     # The normalised image is padded with 0, centred, to 512x512 in training and testing alike
     # (official PadImage, src/data/pl_data.py:37 and :43).
     data_preprocessor=dict(size=crop_size),
-    head=dict(
+    decode_head=dict(
         tasks=['semseg', 'human_parts', 'sal', 'normals', 'edge'],
         task_channels=dict(
             _delete_=True, semseg=21, human_parts=7, sal=2, normals=3, edge=1)),

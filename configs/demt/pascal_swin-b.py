@@ -24,4 +24,4 @@ model = dict(
             'upernet_swin_base_patch4_window7_512x512_160k_ade20k_pretrain_224x224_22K/'
             'upernet_swin_base_patch4_window7_512x512_160k_ade20k_pretrain_224x224_22K_'
             '20210526_211650-762e2178.pth')),
-    head=dict(in_channels=[128, 256, 512, 1024]))
+    decode_head=dict(in_channels=[128, 256, 512, 1024]))

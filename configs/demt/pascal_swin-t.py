@@ -24,4 +24,4 @@ model = dict(
             'upernet_swin_tiny_patch4_window7_512x512_160k_ade20k_pretrain_224x224_1K/'
             'upernet_swin_tiny_patch4_window7_512x512_160k_ade20k_pretrain_224x224_1K_'
             '20210531_112542-e380ad3e.pth')),
-    head=dict(in_channels=[96, 192, 384, 768]))
+    decode_head=dict(in_channels=[96, 192, 384, 768]))

@@ -10,7 +10,7 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(norm_cfg=norm_cfg, init_cfg=None),
-    head=dict(channels=128, norm_cfg=norm_cfg))
+    decode_head=dict(channels=128, norm_cfg=norm_cfg))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),

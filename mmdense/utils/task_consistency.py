@@ -3,7 +3,7 @@
 A head whose tasks differ from the evaluator's otherwise trains until the first validation
 (iteration 4000 of the paper configs) and crashes there; a dataset lacking a task the head
 predicts fails at the first loss. :func:`check_task_consistency` compares, on the config alone,
-the tasks of the model's head (``model.decode_head``; ``model.head`` is read too), its losses,
+the tasks of the model's head (``model.decode_head``), its losses,
 every dataloader's dataset and every evaluator, and what each task's
 :class:`~mmdense.structures.TaskSpec` requires: head channels (the class count of the
 dataset for ``'classes'`` tasks, 1 or 2 for ``'binary'`` ones, the spec's ``pred_channels``
@@ -17,8 +17,8 @@ from typing import Any
 
 from mmdense.structures.task_spec import TASK_SPECS, metainfo_key
 
-#: Config keys of the multi-task head, the mmseg name first (``head`` is the older spelling).
-_HEAD_KEYS = ('decode_head', 'head')
+#: Config key of the multi-task head (mmseg's name).
+_HEAD_KEYS = ('decode_head', )
 _SPLITS = (('train_dataloader', None), ('val_dataloader', 'val_evaluator'),
            ('test_dataloader', 'test_evaluator'))
 
@@ -112,7 +112,7 @@ def _channel_problem(task: str, channels: Any, key: str) -> str | None:
 def task_consistency_problems(cfg: Mapping) -> list[str]:
     """Every disagreement between the tasks of ``cfg``'s head, losses, datasets and evaluators.
 
-    Configs without a multi-task head (``model.decode_head.tasks`` or ``model.head.tasks``)
+    Configs without a multi-task head (``model.decode_head.tasks``)
     have none.
 
     Returns:

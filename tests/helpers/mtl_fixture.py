@@ -43,7 +43,7 @@ class _MTLTinyHead(nn.Module):
 def build_model(balancer=None, seed=0):
     torch.manual_seed(seed)
     cfg = dict(type='MultiTaskEncoderDecoder', backbone=dict(type='_MTLTinyBackbone'),
-               head=dict(type='_MTLTinyHead'), losses=dict(LOSSES),
+               decode_head=dict(type='_MTLTinyHead'), losses=dict(LOSSES),
                data_preprocessor=dict(type='MultiTaskDataPreProcessor', mean=[128.0] * 3,
                                       std=[64.0] * 3))
     if balancer is not None:

@@ -182,7 +182,7 @@ def main():
     cfg = load_config(args.config, None)
     cfg.model.backbone.init_cfg = None
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    head = model.head
+    head = model.decode_head
     official = OfficialPathDemtHead(head.in_channels, head.tasks, head.task_channels,
                                     head.channels, head.num_heads)
     # Official-path weights with random BN statistics, converted into mmdense's head.

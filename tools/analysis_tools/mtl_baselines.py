@@ -64,10 +64,10 @@ def single_task_config(cfg, task: str):
     cfg = copy.deepcopy(cfg)
     model = cfg.model
     model.pop('loss_balancer', None)
-    model.head.tasks = [task]
+    model.decode_head.tasks = [task]
     for key in ('task_channels', ):
-        if isinstance(model.head.get(key), dict):
-            model.head[key] = _restrict(model.head[key], task)
+        if isinstance(model.decode_head.get(key), dict):
+            model.decode_head[key] = _restrict(model.decode_head[key], task)
     model.losses = _restrict(model.losses, task)
     if 'tasks' in cfg:
         cfg.tasks = [task]
@@ -91,10 +91,11 @@ def single_task_config(cfg, task: str):
 
 def tasks_of(cfg) -> list[str]:
     model = cfg.get('model', {})
-    if model.get('type') != 'MultiTaskEncoderDecoder' or 'tasks' not in model.get('head', {}):
+    if (model.get('type') != 'MultiTaskEncoderDecoder'
+            or 'tasks' not in model.get('decode_head', {})):
         raise ValueError('the config is not a multi-task model (model.type='
-                         "'MultiTaskEncoderDecoder' with head.tasks).")
-    return list(model.head.tasks)
+                         "'MultiTaskEncoderDecoder' with decode_head.tasks).")
+    return list(model.decode_head.tasks)
 
 
 def commands(config: str, work_dir: str, gpus: int, python: str = sys.executable

@@ -32,7 +32,7 @@ model = dict(
         # = https://download.openmmlab.com/pretrain/third_party/hrnetv2_w18_small-b5a04e21.pth,
         # the official model_urls (src/model/backbones/hrnet.py:11).
         init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://msra/hrnetv2_w18_small')),
-    head=dict(
+    decode_head=dict(
         type='DeMTHead',
         in_channels=[18, 36, 72, 144],
         tasks=['semseg', 'depth', 'normals', 'edge'],

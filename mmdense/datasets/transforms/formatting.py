@@ -12,7 +12,7 @@ from mmdense.registry import TRANSFORMS
 from mmdense.structures import TASK_SPECS, MultiTaskDataSample
 
 DEFAULT_META_KEYS = ('img_path', 'name', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor',
-                     'flip', 'flip_direction', 'padding', 'tasks')
+                     'flip', 'flip_direction', 'padding_size', 'tasks')
 
 
 @TRANSFORMS.register_module()

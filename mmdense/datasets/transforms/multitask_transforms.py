@@ -383,8 +383,9 @@ class MultiTaskPad(BaseTransform):
 
     Required keys: ``img``, ``task_fields`` and its ``gt_<task>`` keys.
     Modified keys: ``img``, ``gt_<task>``.
-    Added keys: ``pad_shape`` ((h, w) after padding), ``padding`` ((left, top, right, bottom)),
-    ``pad_fixed_size``, ``pad_size_divisor``.
+    Added keys: ``pad_shape`` ((h, w) after padding), ``padding_size`` ((left, right, top,
+    bottom), mmseg's order, added to an earlier ``padding_size``; the data preprocessor adds its
+    batch padding and the segmentor crops it all away), ``pad_fixed_size``, ``pad_size_divisor``.
 
     Args:
         size: minimum ``(h, w)`` (note: mmcv's ``Pad`` takes ``(w, h)``) or an int.
@@ -437,7 +438,9 @@ class MultiTaskPad(BaseTransform):
                 results[key] = np.pad(label, widths, mode='constant',
                                       constant_values=spec.ignore_value)
         results['pad_shape'] = results['img'].shape[:2]
-        results['padding'] = (left, top, right, bottom)
+        earlier = results.get('padding_size', (0, 0, 0, 0))
+        results['padding_size'] = tuple(
+            int(a) + b for a, b in zip(earlier, (left, right, top, bottom)))
         results['pad_fixed_size'] = self.size
         results['pad_size_divisor'] = self.size_divisor
         return results

@@ -26,7 +26,9 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
     of an odd amount going to the bottom/right, as the official DeMT ``PadImage``, which pads
     the *normalised* image with 0 (the mean colour). Every sample gets the metainfo
     ``batch_input_shape`` ``(H, W)`` and ``padding_size`` ``(left, right, top, bottom)`` (mmseg's
-    convention), which the segmentor uses to crop predictions back.
+    convention), which the segmentor uses to crop predictions back. ``padding_size`` is the one
+    record of all padding: this padding is added to the ``padding_size`` that the pipeline
+    (``MultiTaskPad``) recorded, if any, so run the preprocessor once per packed batch.
 
     In training, each ``gt_<task>`` is padded the same way with the task's ignore value from
     :data:`~mmdense.structures.TASK_SPECS` (255 for labels, 0 for depth and normals), or with
@@ -152,8 +154,11 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
             if data_samples is None:
                 continue
             sample = data_samples[i]
+            # One record of all the padding: the pipeline's (MultiTaskPad) plus this one.
+            earlier = sample.metainfo.get('padding_size', (0, 0, 0, 0))
             sample.set_metainfo(dict(batch_input_shape=(target_h, target_w),
-                                     padding_size=padding))
+                                     padding_size=tuple(int(a) + b
+                                                        for a, b in zip(earlier, padding))))
             if not training:
                 continue
             for key in list(sample.keys()):

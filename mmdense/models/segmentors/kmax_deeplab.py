@@ -10,6 +10,7 @@ from torch import Tensor
 from mmdense.registry import MODELS
 
 from ..heads.kmax.postprocess import kmax_panoptic_inference, kmax_semantic_inference
+from .dense_inference import unpad_unflip_resize
 
 DEFAULT_TEST_CFG = dict(
     panoptic_on=True,
@@ -107,13 +108,14 @@ class KMaXDeepLab(BaseSegmentor):
         mask_logits = self._resize(mask_logits, inputs.shape[-2:], padded_width)
         cfg = self.test_cfg
         for cls_logit, mask_logit, sample in zip(class_logits, mask_logits, data_samples):
-            img_h, img_w = sample.metainfo.get('img_shape', inputs.shape[-2:])[:2]
-            ori_h, ori_w = sample.metainfo.get('ori_shape', (img_h, img_w))[:2]
-            mask_logit = self._resize(mask_logit[None, :, :img_h, :img_w], (ori_h, ori_w),
-                                      padded_width)[0]
-            if sample.metainfo.get('flip', False):
-                dims = [1] if sample.metainfo.get('flip_direction') == 'vertical' else [2]
-                mask_logit = mask_logit.flip(dims)
+            meta = sample.metainfo
+            img_h, img_w = meta.get('img_shape', inputs.shape[-2:])[:2]
+            flip = (meta.get('flip_direction') or 'horizontal') if meta.get('flip') else None
+            # The images are padded at the bottom/right: what lies beyond img_shape is padding.
+            mask_logit = unpad_unflip_resize(
+                mask_logit[None], (0, inputs.shape[-1] - img_w, 0, inputs.shape[-2] - img_h),
+                flip, meta.get('ori_shape', (img_h, img_w)),
+                align_corners=padded_width % 2 == 1)[0]
             if cfg['semantic_on']:
                 scores = kmax_semantic_inference(cls_logit, mask_logit)
                 sample.set_data(dict(pred_sem_seg=PixelData(data=scores.argmax(0, keepdim=True))))

@@ -7,10 +7,11 @@ prefix, beside Lightning's own entries (``epoch``, ``optimizer_states``, ...).
 * Backbones: DeMT's HRNet18-S (``hrnetv2p_w18_s``) and Swin-T/S/B are copies of mmseg's; their
   keys are the same as mmseg's ``HRNet`` / ``SwinTransformer`` and are kept as they are (each key
   is still checked against the backbone's layout).
-* Head: ``DemtHead`` keys are renamed to :class:`~mmdense.models.heads.DeMTHead`'s. Per-task
-  module lists indexed by task position become dicts keyed by task name; the order of the
-  tasks is read from the checkpoint (``final_logits.<task>`` keys) unless given. The unused
-  ``offset`` buffers of the deformable convs are dropped.
+* Head: ``DemtHead`` keys (``head.*``) become :class:`~mmdense.models.heads.DeMTHead`'s, under
+  ``decode_head.*`` (mmseg's name of a segmentor's head). Per-task module lists indexed by task
+  position become dicts keyed by task name; the order of the tasks is read from the checkpoint
+  (``final_logits.<task>`` keys) unless given. The unused ``offset`` buffers of the deformable
+  convs are dropped.
 
 Use :func:`convert_demt_state_dict` from code and ``tools/model_converters/demt2mmdense.py``
 from the command line.
@@ -174,7 +175,7 @@ def convert_demt_state_dict(state_dict: Mapping[str, Tensor],
             read from the checkpoint.
 
     Returns:
-        tuple: the converted state dict (``backbone.*``, ``head.*``) and a dict of facts
+        tuple: the converted state dict (``backbone.*``, ``decode_head.*``) and a dict of facts
         (``tasks``, ``backbone``, ``skipped`` keys).
 
     Raises:
@@ -218,5 +219,5 @@ def convert_demt_state_dict(state_dict: Mapping[str, Tensor],
     for key, value in backbone_sd.items():
         out[f'backbone.{key}'] = value
     for key, value in head.items():
-        out[f'head.{key}'] = value
+        out[f'decode_head.{key}'] = value
     return out, dict(tasks=list(tasks), backbone=backbone, skipped=skipped)
