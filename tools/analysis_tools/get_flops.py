@@ -75,7 +75,7 @@ def main():
         def forward(self, x):
             return tensor_forward(self.inner, x)
 
-    from mmdense.models.utils.neighborhood_attention import (
+    from mmdense.models.backbones.dat_pp_neighborhood_attention import (
         NeighborhoodAttention2d,
         neighborhood_attention_flops,
     )

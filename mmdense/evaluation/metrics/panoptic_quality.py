@@ -8,9 +8,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 
 from mmdense.registry import METRICS
-
-# Predictions are ``label + instance_id * INSTANCE_OFFSET`` with ``num_classes`` on void.
-INSTANCE_OFFSET = 1000
+from mmdense.structures.panoptic import INSTANCE_OFFSET
 
 
 def _to_numpy(x) -> np.ndarray:
@@ -141,7 +139,7 @@ class PanopticQualityMetric(BaseMetric):
 
     Expects data samples with ``gt_panoptic_seg.sem_seg`` (segment ids at the original image
     size, 0 = void), ``segments_info`` (``id``, ``category``, ``iscrowd``) and
-    ``pred_panoptic_seg.sem_seg`` (``label + instance_id * 1000``, ``num_classes`` = void), as
+    ``pred_panoptic_seg.sem_seg`` (``label + instance_id * INSTANCE_OFFSET``, ``num_classes`` = void), as
     produced by ``LoadPanopticSegAnnotations``/``PackPanopticInputs`` and ``KMaXDeepLab``.
     Per-image statistics are gathered across ranks before averaging.
 
