@@ -14,8 +14,8 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
 from mmdense.registry import MODELS
-from mmdense.testing import write_nyud_fixture, write_pascal_fixture
 from mmdense.utils import register_all_modules
+from tests.helpers.multitask_fixtures import write_nyud_fixture, write_pascal_fixture
 from tests.helpers.run_tool import run_tool
 from tests.helpers.seg_fixture import REPO
 

@@ -20,8 +20,8 @@ from mmengine.runner.checkpoint import get_external_models
 
 from mmdense.registry import DATASETS, MODELS
 from mmdense.structures import MultiTaskDataSample
-from mmdense.testing import write_nyud_fixture, write_pascal_fixture
 from mmdense.utils import register_all_modules
+from tests.helpers.multitask_fixtures import write_nyud_fixture, write_pascal_fixture
 from tests.helpers.seg_fixture import REPO
 
 register_all_modules(init_default_scope=True)

@@ -139,9 +139,9 @@ class PanopticQualityMetric(BaseMetric):
 
     Expects data samples with ``gt_panoptic_seg.sem_seg`` (segment ids at the original image
     size, 0 = void), ``segments_info`` (``id``, ``category``, ``iscrowd``) and
-    ``pred_panoptic_seg.sem_seg`` (``label + instance_id * INSTANCE_OFFSET``, ``num_classes`` = void), as
-    produced by ``LoadPanopticSegAnnotations``/``PackPanopticInputs`` and ``KMaXDeepLab``.
-    Per-image statistics are gathered across ranks before averaging.
+    ``pred_panoptic_seg.sem_seg`` (``label + instance_id * INSTANCE_OFFSET``, ``num_classes``
+    = void), as produced by ``LoadPanopticSegAnnotations``/``PackPanopticInputs`` and
+    ``KMaXDeepLab``. Per-image statistics are gathered across ranks before averaging.
 
     Args:
         num_classes: number of classes (default: ``len(dataset_meta['classes'])``).
