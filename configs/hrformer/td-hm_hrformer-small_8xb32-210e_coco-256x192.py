@@ -35,8 +35,8 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True),
     backbone=dict(
-        # mmdense's HRFormer (MMPose's with the official options), built in the mmdense scope
-        type='HRFormer',
+        # mmdense's OfficialHRFormer (MMPose's HRFormer with the official options), mmdense scope
+        type='OfficialHRFormer',
         _scope_='mmdense',
         in_channels=3,
         norm_cfg=norm_cfg,
