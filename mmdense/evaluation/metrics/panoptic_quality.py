@@ -5,8 +5,9 @@ mmdet's PQ accumulation is not reused, although mmdet is a dependency:
 * mmdet 3.3's ``pq_compute_single_core``/``pq_compute_multi_core``
   (``mmdet/evaluation/functional/panoptic_utils.py``), which its ``CocoPanopticMetric`` calls,
   keep the statistics in ``panopticapi.evaluation.PQStat`` and raise a ``RuntimeError``
-  without the ``panopticapi`` package (``panoptic_utils.py:52-56``). panopticapi is not on PyPI
-  (mmdet's message asks for a git install) and is no mmdense dependency.
+  without the ``panopticapi`` package (``panoptic_utils.py:52-56``). The official
+  cocodataset/panopticapi is not on PyPI (mmdet's message asks for a git install) and is no
+  mmdense dependency.
 * They read ground truth and predictions as RGB-encoded PNG files named by a COCO json, with the
   json's category ids; ``CocoPanopticMetric`` writes every prediction to a temporary folder to
   use them. Here both maps are in memory (``label + instance_id * INSTANCE_OFFSET``, contiguous
