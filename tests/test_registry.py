@@ -80,3 +80,15 @@ def test_hrformer_name_is_mmposes_alone():
             assert pose_models.get('HRFormer').__module__.startswith('mmpose.')
         with pytest.raises(KeyError, match='OfficialHRFormer is not in the mmpose::model'):
             ROOT.build(dict(type='OfficialHRFormer', extra=dict()))
+
+
+def test_no_mmdense_model_name_shadows_mmseg_or_mmpose():
+    """A type name resolves to one module whatever the config's scope."""
+    import mmpose.registry
+    import mmseg.registry
+
+    MODELS.import_from_location()
+    for other in (mmseg.registry.MODELS, mmpose.registry.MODELS):
+        other.import_from_location()
+        shared = set(MODELS.module_dict) & set(other.module_dict)
+        assert not shared, f'mmdense registers {sorted(shared)}, also in {other.scope}'
