@@ -3,7 +3,9 @@
 Every registry is a child of mmseg's, so a config in the ``mmdense`` scope reaches mmseg's
 modules (``UPerHead``, ``HRNet``, ``RandomFlip``...) unprefixed and, through mmseg's own parents,
 mmengine's. MMPose modules are reached by scope: ``type='mmpose.HRFormer'`` or a config with
-``default_scope='mmpose'``.
+``default_scope='mmpose'``. mmdense registers no name that another OpenMMLab scope uses for other
+semantics (a config without ``_scope_`` would silently get one or the other); a name it used to
+register is listed in :data:`RENAMED_MODELS`, and a lookup of it fails naming the new one.
 """
 from mmengine.registry import Registry
 from mmseg.registry import DATA_SAMPLERS as MMSEG_DATA_SAMPLERS
@@ -31,8 +33,33 @@ __all__ = [
     'RUNNERS', 'LOOPS', 'HOOKS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS',
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'OPTIMIZERS', 'OPTIM_WRAPPERS',
     'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'METRICS', 'EVALUATOR', 'TASK_UTILS',
-    'VISUALIZERS', 'VISBACKENDS', 'LOG_PROCESSORS', 'INFERENCERS'
+    'VISUALIZERS', 'VISBACKENDS', 'LOG_PROCESSORS', 'INFERENCERS', 'RENAMED_MODELS'
 ]
+
+#: Model types mmdense registered under another name before: old name -> what to use now. The
+#: old names are not registered (``HRFormer`` is MMPose's name for MMPose's semantics), so a
+#: saved config that still uses one fails with this pointer instead of building another module.
+RENAMED_MODELS = {
+    'HRFormer': "'OfficialHRFormer' (mmdense's HRFormer with the official HRT options, "
+                "mmdense/models/backbones/hrformer.py); MMPose's own is 'mmpose.HRFormer'",
+}
+
+
+class _ModelRegistry(Registry):
+    """The model registry; looking up a name of :data:`RENAMED_MODELS` raises a ``KeyError``
+    that names the new type."""
+
+    def get(self, key: str):
+        """As :meth:`mmengine.registry.Registry.get`; raises ``KeyError`` for a renamed type
+        that no parent registry holds either."""
+        obj = super().get(key)
+        if obj is None and isinstance(key, str):
+            scope, name = self.split_scope_key(key)
+            if scope in (None, self.scope) and name in RENAMED_MODELS:
+                raise KeyError(f'{name} is not in the {self.scope}::{self.name} registry: '
+                               f'it was renamed to {RENAMED_MODELS[name]}')
+        return obj
+
 
 RUNNERS = Registry('runner', parent=MMSEG_RUNNERS, scope='mmdense')
 LOOPS = Registry('loop', parent=MMSEG_LOOPS, locations=['mmdense.engine'])
@@ -44,7 +71,8 @@ DATA_SAMPLERS = Registry('data sampler', parent=MMSEG_DATA_SAMPLERS,
 TRANSFORMS = Registry('transform', parent=MMSEG_TRANSFORMS,
                       locations=['mmdense.datasets.transforms'])
 
-MODELS = Registry('model', parent=MMSEG_MODELS, locations=['mmdense.models'])
+MODELS = _ModelRegistry('model', parent=MMSEG_MODELS, scope='mmdense',
+                        locations=['mmdense.models'])
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMSEG_MODEL_WRAPPERS,
                           locations=['mmdense.models'])
 WEIGHT_INITIALIZERS = Registry('weight initializer', parent=MMSEG_WEIGHT_INITIALIZERS,

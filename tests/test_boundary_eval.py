@@ -25,7 +25,7 @@ from mmdense.evaluation.functional import (
     seg2bmap,
     seism_boundary_gt,
 )
-from mmdense.testing import write_label_map_mat, write_pascal_fixture
+from tests.helpers.multitask_fixtures import write_label_map_mat, write_pascal_fixture
 
 # An L-shaped corner A=(1,1), B=(1,2), C=(2,1) in a 4x4 map.
 L_CORNER = np.array([[0, 0, 0, 0],

@@ -92,7 +92,7 @@ def test_attention_uses_fused_kernels_on_cuda(monkeypatch, family):
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     from mmdense.models.backbones import dat_layers, hrformer
-    from mmdense.utils.model_inputs import sum_outputs, tensor_forward
+    from mmdense.utils.tensor_forward import sum_outputs, tensor_forward
     config, (h, w) = FAMILY_CONFIGS[family]
     model = _build(config, 'cuda').train()
     sdpa = _spy_sdpa(monkeypatch)
@@ -165,7 +165,7 @@ def test_dat_deformable_attention_cuda_matches_cpu():
 @pytest.mark.cuda
 @pytest.mark.parametrize('family', sorted(FAMILY_CONFIGS))
 def test_amp_train_step_on_cuda(family):
-    from mmdense.utils.model_inputs import sum_outputs, tensor_forward
+    from mmdense.utils.tensor_forward import sum_outputs, tensor_forward
     config, (h, w) = FAMILY_CONFIGS[family]
     model = _build(config, 'cuda').train()
     params = [p for p in model.parameters() if p.requires_grad]

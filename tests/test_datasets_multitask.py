@@ -8,7 +8,7 @@ from PIL import Image
 from mmdense.datasets import NYUDv2MultiTaskDataset, PascalContextMultiTaskDataset
 from mmdense.datasets.pascal_context_meta import NORMALS_VALID_CLASSES
 from mmdense.registry import DATASETS
-from mmdense.testing import (
+from tests.helpers.multitask_fixtures import (
     write_label_map_mat,
     write_nyud_fixture,
     write_pascal_fixture,

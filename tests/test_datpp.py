@@ -286,7 +286,7 @@ def test_demt_datpp_config():
 def test_flop_counts_of_attention_products():
     from mmengine.analysis import FlopAnalyzer
 
-    from mmdense.models.utils.neighborhood_attention import neighborhood_attention_flops
+    from mmdense.models.backbones.dat_pp_neighborhood_attention import neighborhood_attention_flops
     from tools.analysis_tools.get_flops import sdpa_flop_jit
 
     # q k^T and attn v over 7x7 windows: 2 * 49 * C per query, maps padded to the kernel

@@ -14,8 +14,8 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
 from mmdense.registry import MODELS
-from mmdense.testing import write_nyud_fixture, write_pascal_fixture
 from mmdense.utils import register_all_modules
+from tests.helpers.multitask_fixtures import write_nyud_fixture, write_pascal_fixture
 from tests.helpers.run_tool import run_tool
 from tests.helpers.seg_fixture import REPO
 
@@ -57,7 +57,7 @@ NEW_BACKBONES = {
     'nyud_mpvit-s': ('MPViT', 'pretrained/mpvit-s_in1k-224_mmdense.pth', 0.2),
     'nyud_dat-t': ('DAT', 'pretrained/dat-t_in1k-224_mmdense.pth', 0.3),
     'nyud_datpp-t': ('DATPlusPlus', 'pretrained/datpp-t_in1k-224_mmdense.pth', 0.3),
-    'nyud_hrformer-s': ('HRFormer', 'pretrained/hrformer-s_in1k.pth', 0.2),
+    'nyud_hrformer-s': ('OfficialHRFormer', 'pretrained/hrformer-s_in1k.pth', 0.2),
 }
 PAPER_CONFIGS = [name for name in PARAMS if not name.startswith('quickstart')]
 
@@ -114,10 +114,10 @@ def test_new_backbones_pretrained_paths_and_drop_path(name):
     backbone = Config.fromfile(_path(name)).model.backbone
     assert backbone.type == backbone_type
     assert backbone.init_cfg == dict(type='Pretrained', checkpoint=checkpoint)
-    rate = backbone.extra.drop_path_rate if backbone_type == 'HRFormer' else \
+    rate = backbone.extra.drop_path_rate if backbone_type == 'OfficialHRFormer' else \
         backbone.drop_path_rate
     assert rate == drop_path
-    if backbone_type == 'HRFormer':
+    if backbone_type == 'OfficialHRFormer':
         assert backbone.extra.stage4.multiscale_output is True
         assert backbone.extra.with_rpe is True
 

@@ -19,8 +19,8 @@ from mmengine.runner.checkpoint import get_external_models
 
 from mmdense.registry import DATASETS, MODELS
 from mmdense.structures import MultiTaskDataSample
-from mmdense.testing import write_nyud_fixture, write_pascal_fixture
 from mmdense.utils import register_all_modules
+from tests.helpers.multitask_fixtures import write_nyud_fixture, write_pascal_fixture
 from tests.helpers.reference import reference_layout
 from tests.helpers.seg_fixture import REPO
 

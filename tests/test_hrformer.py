@@ -36,7 +36,7 @@ WIDTHS = {'small': ([32, 64, 128, 256], [1, 2, 4, 8]), 'base': ([78, 156, 312, 6
 
 
 def hrformer_extra(arch='small', with_rpe=False, seg=False, drop_path_rate=0.):
-    """``extra`` of the mmdense HRFormer (MMPose layout) for the official architectures."""
+    """``extra`` of the mmdense OfficialHRFormer (MMPose layout) for the official architectures."""
     channels, heads = WIDTHS[arch]
     extra = dict(
         drop_path_rate=drop_path_rate,
@@ -61,8 +61,8 @@ def hrformer_extra(arch='small', with_rpe=False, seg=False, drop_path_rate=0.):
 
 
 def build_hrformer(arch='small', **kwargs):
-    return MODELS.build(
-        dict(type='HRFormer', extra=hrformer_extra(arch, **kwargs), norm_cfg=dict(type='BN')))
+    return MODELS.build(dict(type='OfficialHRFormer', extra=hrformer_extra(arch, **kwargs),
+                             norm_cfg=dict(type='BN')))
 
 
 def num_params(model):

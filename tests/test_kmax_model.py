@@ -6,9 +6,10 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from mmdense.models.backbones.timm_convnext import TimmConvNeXt
-from mmdense.models.heads.kmax import INSTANCE_OFFSET, KMaXPixelDecoder
+from mmdense.models.heads.kmax import KMaXPixelDecoder
 from mmdense.models.heads.kmax.pixel_decoder import MAX_SPAN, RelativePositionalEncoding
 from mmdense.registry import MODELS
+from mmdense.structures.panoptic import INSTANCE_OFFSET
 from mmdense.utils import register_all_modules
 
 register_all_modules(init_default_scope=False)

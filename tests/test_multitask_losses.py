@@ -61,6 +61,32 @@ def test_cross_entropy_ignores_255_and_divides_by_valid_pixels():
     assert all_ignored.item() == 0
 
 
+def test_cross_entropy_is_mmsegs_with_avg_non_ignore():
+    """Unbalanced and unweighted, the loss is mmseg's CrossEntropyLoss(avg_non_ignore=True);
+    with class weights it divides by the labelled pixels, not by their summed weights."""
+    from mmseg.models.losses import CrossEntropyLoss
+
+    torch.manual_seed(0)
+    pred = torch.randn(2, 5, 6, 7, requires_grad=True)
+    label = torch.randint(0, 5, (2, 1, 6, 7))
+    label[label == 4] = 255
+    ours = DenseCrossEntropyLoss(loss_weight=3.0)(pred, label)
+    mmseg = CrossEntropyLoss(avg_non_ignore=True, loss_weight=3.0)(pred, label[:, 0],
+                                                                   ignore_index=255)
+    torch.testing.assert_close(ours, mmseg, rtol=1e-6, atol=1e-6)
+    grad_ours, = torch.autograd.grad(ours, pred)
+    grad_mmseg, = torch.autograd.grad(mmseg, pred)
+    torch.testing.assert_close(grad_ours, grad_mmseg, rtol=1e-6, atol=1e-6)
+
+    weights = [0.5, 2.0, 1.0, 3.0, 1.0]
+    weighted = DenseCrossEntropyLoss(class_weight=weights)(pred, label)
+    valid = label[:, 0] != 255
+    per_pixel = torch.nn.functional.cross_entropy(pred, label[:, 0].clamp(max=4), reduction='none')
+    w = torch.tensor(weights)[label[:, 0].clamp(max=4)]
+    expected = (w * per_pixel)[valid].sum() / valid.sum()
+    torch.testing.assert_close(weighted, expected, rtol=1e-6, atol=1e-6)
+
+
 def test_balanced_cross_entropy_for_saliency():
     pred = torch.tensor([[[[1.0, 0.0, -1.0]], [[0.0, 2.0, 0.5]]]])  # (1, 2, 1, 3)
     label = torch.tensor([[[[0, 1, 1]]]])

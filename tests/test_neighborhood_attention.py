@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmdense.models.utils import (
+from mmdense.models.backbones.dat_pp_neighborhood_attention import (
     NeighborhoodAttention2d,
     neighborhood_attention_2d,
     neighborhood_bias,

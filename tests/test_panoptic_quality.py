@@ -104,3 +104,11 @@ def test_perfect_prediction_and_errors():
         pq_stats_single(GT_B, SEG_B, PRED_B + 1, NUM_CLASSES)
     with pytest.raises(KeyError, match='not in segments_info'):
         pq_stats_single(GT_B, SEG_B[:2], PRED_B, NUM_CLASSES)
+
+
+def test_instance_offset_is_mmdets():
+    """Panoptic maps use mmdet's encoding, so either tool reads the other's maps."""
+    from mmdet.evaluation.functional.panoptic_utils import INSTANCE_OFFSET as MMDET_OFFSET
+
+    from mmdense.structures.panoptic import INSTANCE_OFFSET
+    assert INSTANCE_OFFSET == MMDET_OFFSET

@@ -19,7 +19,6 @@ from mmdense.engine.hooks import (
     latest_complete_checkpoint,
 )
 from mmdense.engine.hooks.safe_checkpoint_hook import non_finite_tensors
-from mmdense.testing import write_nyud_fixture
 from mmdense.utils import register_all_modules
 from mmdense.utils.cli import (
     UserInputError,
@@ -31,6 +30,7 @@ from mmdense.utils.cli import (
     remote_pretrained_weights,
 )
 from mmdense.utils.task_consistency import TaskConsistencyError, check_task_consistency
+from tests.helpers.multitask_fixtures import write_nyud_fixture
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 register_all_modules(init_default_scope=False)

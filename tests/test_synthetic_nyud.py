@@ -1,11 +1,16 @@
-"""Tests of tools/misc/make_synthetic_nyud.py: layout, formats, determinism and geometry."""
+"""Tests of the synthetic NYUD-v2 renderer (mmdense.datasets.synthetic_nyud) and its command,
+tools/misc/make_synthetic_nyud.py: layout, formats, determinism and geometry."""
 import importlib.util
+import json
 import os
 import os.path as osp
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from mmdense.datasets import NYUD_CLASSES
+from mmdense.datasets.synthetic_nyud import intrinsics, render_sample, sample_rng
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 _spec = importlib.util.spec_from_file_location(
@@ -58,8 +63,11 @@ def test_layout_and_formats(tmp_path):
         assert edge.mode == 'L' and edge.size == (32, 24)
         assert set(np.unique(np.asarray(edge))) <= {0, 255}
 
-    meta = (tmp_path / 'meta.json').read_text()
-    assert '"fx"' in meta and 'refridgerator' in meta
+    meta = json.loads((tmp_path / 'meta.json').read_text())
+    assert 'fx' in meta['intrinsics']
+    # The class list is the dataset's, on-disk id k = NYUD_CLASSES[k - 1].
+    assert meta['classes'] == list(NYUD_CLASSES)
+    assert meta['generator'] == 'tools/misc/make_synthetic_nyud.py'
 
 
 def test_deterministic_and_prefix_stable(tmp_path):
@@ -93,7 +101,7 @@ def test_bad_arguments(tmp_path, args, message):
 @pytest.fixture(scope='module')
 def samples():
     height, width = 48, 64
-    return [synth.render_sample(synth.sample_rng(11, i), height, width) for i in range(8)]
+    return [render_sample(sample_rng(11, i), height, width) for i in range(8)]
 
 
 def test_floor_geometry(samples):
@@ -112,7 +120,7 @@ def test_floor_geometry(samples):
         # A plane n.X = k seen by a pinhole has 1/z affine in the normalised pixel
         # coordinates, with coefficients proportional to the plane normal (OpenCV frame,
         # here (x, -y, -z) of the stored normal). Fit it from the depth alone.
-        f, cx, cy = synth.intrinsics(*depth.shape)
+        f, cx, cy = intrinsics(*depth.shape)
         rows, cols = np.nonzero(floor)
         a = np.stack([(cols + 0.5 - cx) / f, (rows + 0.5 - cy) / f, np.ones(len(rows))], 1)
         coef, residual, *_ = np.linalg.lstsq(a, 1.0 / depth[floor], rcond=None)
@@ -131,7 +139,7 @@ def test_normals_face_the_camera(samples):
     for s in samples:
         depth, normals = s['depth'], s['normals']
         valid = depth > 0
-        f, cx, cy = synth.intrinsics(*depth.shape)
+        f, cx, cy = intrinsics(*depth.shape)
         rows, cols = np.nonzero(valid)
         # Viewing rays in the stored frame (x right, y up, z towards the viewer).
         rays = np.stack([(cols + 0.5 - cx) / f, -(rows + 0.5 - cy) / f, -np.ones(len(rows))], 1)

@@ -22,8 +22,8 @@ from mmdense.structures import (
     register_task,
     unregister_task,
 )
-from mmdense.testing import write_nyud_fixture
 from mmdense.utils.task_consistency import TaskConsistencyError, task_consistency_problems
+from tests.helpers.multitask_fixtures import write_nyud_fixture
 from tests.helpers.seg_fixture import REPO
 
 HEAD_KEY = 'decode_head'

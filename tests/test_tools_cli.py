@@ -112,7 +112,7 @@ def test_test_tool_unknown_registry_type_and_task_mismatch(tmp_path):
     _assert_error_line(proc, "unknown type 'FCNHaed' at model.decode_head.type",
                        "Did you mean 'FCNHead'?")
 
-    from mmdense.testing import write_nyud_fixture
+    from tests.helpers.multitask_fixtures import write_nyud_fixture
 
     root = str(write_nyud_fixture(tmp_path / 'nyud', num_train=1, num_val=1))
     proc = run_tool(
@@ -143,7 +143,7 @@ def test_persistent_workers_without_workers_trains(tmp_path):
 
 
 def test_task_mismatch_fails_before_the_first_iteration(tmp_path):
-    from mmdense.testing import write_nyud_fixture
+    from tests.helpers.multitask_fixtures import write_nyud_fixture
 
     root = str(write_nyud_fixture(tmp_path / 'nyud', num_train=2, num_val=1))
     proc = run_tool(

@@ -2,7 +2,10 @@
 # the official person boxes). Schedule of the official hrt_small_coco_256x192.py: AdamW 5e-4,
 # weight decay 0.01 (none on the relative position tables), 500-iteration linear warm-up, 210
 # epochs with x0.1 at 170 and 200, 8 GPUs x 32 images, drop path 0.1.
-_base_ = ['../_base_/pose_runtime.py', '../_base_/datasets/coco_keypoints.py']
+_base_ = [
+    '../_base_/pose_runtime.py', '../_base_/datasets/coco_keypoints.py',
+    '../_base_/models/hrformer-s.py'
+]
 
 train_cfg = dict(max_epochs=210, val_interval=10)
 
@@ -35,55 +38,15 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True),
     backbone=dict(
-        # mmdense's HRFormer (MMPose's with the official options), built in the mmdense scope
-        type='HRFormer',
+        # mmdense's OfficialHRFormer (MMPose's HRFormer with the official options), mmdense scope;
+        # the HRFormer-S architecture and ImageNet weights come from _base_/models/hrformer-s.py
         _scope_='mmdense',
-        in_channels=3,
         norm_cfg=norm_cfg,
         extra=dict(
             drop_path_rate=0.1,
             # the official pose code keeps the relative position tables but never adds them
             with_rpe=False,
-            stage1=dict(
-                num_modules=1,
-                num_branches=1,
-                block='BOTTLENECK',
-                num_blocks=(2, ),
-                num_channels=(64, )),
-            stage2=dict(
-                num_modules=1,
-                num_branches=2,
-                block='HRFORMERBLOCK',
-                num_blocks=(2, 2),
-                num_channels=(32, 64),
-                num_heads=[1, 2],
-                mlp_ratios=[4, 4],
-                window_sizes=[7, 7]),
-            stage3=dict(
-                num_modules=4,
-                num_branches=3,
-                block='HRFORMERBLOCK',
-                num_blocks=(2, 2, 2),
-                num_channels=(32, 64, 128),
-                num_heads=[1, 2, 4],
-                mlp_ratios=[4, 4, 4],
-                window_sizes=[7, 7, 7]),
-            stage4=dict(
-                num_modules=2,
-                num_branches=4,
-                block='HRFORMERBLOCK',
-                num_blocks=(2, 2, 2, 2),
-                num_channels=(32, 64, 128, 256),
-                num_heads=[1, 2, 4, 8],
-                mlp_ratios=[4, 4, 4, 4],
-                window_sizes=[7, 7, 7, 7],
-                multiscale_output=False)),
-        # ImageNet-pretrained HRFormer-S in the MMPose layout; the official hrt_small.pth
-        # loads after tools/model_converters/hrformer2mmdense.py
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://download.openmmlab.com/mmpose/'
-            'pretrain_models/hrformer_small-09516375_20220226.pth')),
+            stage4=dict(multiscale_output=False))),
     head=dict(
         type='HeatmapHead',
         in_channels=32,

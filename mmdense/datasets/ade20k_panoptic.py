@@ -3,7 +3,7 @@ from mmseg.datasets import ADE20KDataset
 
 from mmdense.registry import DATASETS
 
-from .panoptic_dataset import BasePanopticDataset
+from .base_panoptic import BasePanopticDataset
 
 # Labels (category ids 0-149 of detectron2's ADE20K_150_CATEGORIES) of the 100 thing classes.
 ADE20K_PANOPTIC_THING_IDS = (

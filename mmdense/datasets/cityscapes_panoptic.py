@@ -5,7 +5,7 @@ from mmseg.datasets import CityscapesDataset
 
 from mmdense.registry import DATASETS
 
-from .panoptic_dataset import BasePanopticDataset
+from .base_panoptic import BasePanopticDataset
 
 
 @DATASETS.register_module()

@@ -1,7 +1,7 @@
 """COCO panoptic segmentation (133 classes: 80 things then 53 stuff)."""
 from mmdense.registry import DATASETS
 
-from .panoptic_dataset import BasePanopticDataset
+from .base_panoptic import BasePanopticDataset
 
 
 def _coco_panoptic_metainfo() -> dict:

@@ -1,1 +1,3 @@
-from .metrics import *  # noqa: F401,F403
+from .metrics import MultiTaskMetric, PanopticQualityMetric
+
+__all__ = ['MultiTaskMetric', 'PanopticQualityMetric']

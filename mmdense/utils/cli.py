@@ -282,8 +282,11 @@ def explain_registry_error(cfg: Config, error: BaseException) -> str | None:
         registry.import_from_location()
         names += list(registry.module_dict)
         registry = registry.parent
+    from mmdense.registry import RENAMED_MODELS
+    renamed = RENAMED_MODELS.get(type_name.split('.')[-1]) if registry_name == 'model' else None
     close = difflib.get_close_matches(type_name.split('.')[-1], names, n=1, cutoff=0.6)
-    hint = f" Did you mean '{close[0]}'?" if close else ''
+    hint = (f' It was renamed to {renamed}.' if renamed else
+            f" Did you mean '{close[0]}'?" if close else '')
     label = f'{scope}::{registry_name}' if scope else registry_name
     return f"unknown type '{type_name}' at {where}: it is not in the {label} registry.{hint}"
 

@@ -1,4 +1,4 @@
 from .multitask_visualizer import MultiTaskVisualizer
+from .panoptic_visualizer import PanopticLocalVisualizer
 
-__all__ = ['MultiTaskVisualizer']
-from .panoptic_visualizer import PanopticLocalVisualizer  # noqa: F401
+__all__ = ['MultiTaskVisualizer', 'PanopticLocalVisualizer']

@@ -7,8 +7,7 @@ import torch
 from mmseg.visualization import SegLocalVisualizer
 
 from mmdense.registry import VISUALIZERS
-
-INSTANCE_OFFSET = 1000
+from mmdense.structures.panoptic import INSTANCE_OFFSET
 
 
 def _jitter(color: Sequence[int], seed: int) -> np.ndarray:
@@ -19,7 +18,7 @@ def _jitter(color: Sequence[int], seed: int) -> np.ndarray:
 
 def _segments_from_prediction(panoptic: np.ndarray,
                               num_classes: int) -> list[tuple[np.ndarray, int, int]]:
-    """(mask, label, instance id) of every segment of a ``label + id * 1000`` map."""
+    """(mask, label, instance id) of every segment of a ``label + id * INSTANCE_OFFSET`` map."""
     segments = []
     for value in np.unique(panoptic):
         label = int(value % INSTANCE_OFFSET)

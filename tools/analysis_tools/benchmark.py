@@ -84,7 +84,7 @@ def count_forward_flops(model, shape, device):
     """Forward FLOPs (multiply-add = 1) of one image, counted by mmengine; None on failure."""
     from mmengine.analysis import get_model_complexity_info
 
-    from mmdense.utils.model_inputs import tensor_forward
+    from mmdense.utils.tensor_forward import tensor_forward
 
     class TensorForward(torch.nn.Module):
 
@@ -115,8 +115,8 @@ def main():
     import mmdense  # noqa: F401
     from mmdense.utils import register_all_modules, tune_cpu_allocator
     from mmdense.utils.cli import UserInputError, load_config
-    from mmdense.utils.model_inputs import sum_outputs, tensor_forward
     from mmdense.utils.perf import lookup_peak_tflops, mfu, step_flops
+    from mmdense.utils.tensor_forward import sum_outputs, tensor_forward
 
     device_type = 'cuda' if args.device.startswith('cuda') else 'cpu'
     if device_type == 'cuda' and not torch.cuda.is_available():

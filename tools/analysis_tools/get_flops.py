@@ -46,7 +46,7 @@ def main():
     import mmdense  # noqa: F401
     from mmdense.utils import register_all_modules
     from mmdense.utils.cli import UserInputError, load_config
-    from mmdense.utils.model_inputs import tensor_forward
+    from mmdense.utils.tensor_forward import tensor_forward
 
     if len(args.shape) == 1:
         h = w = args.shape[0]
@@ -75,7 +75,7 @@ def main():
         def forward(self, x):
             return tensor_forward(self.inner, x)
 
-    from mmdense.models.utils.neighborhood_attention import (
+    from mmdense.models.backbones.dat_pp_neighborhood_attention import (
         NeighborhoodAttention2d,
         neighborhood_attention_flops,
     )

@@ -1,4 +1,5 @@
-"""Convert an official HRFormer (HRT) checkpoint (HRNet/HRFormer) to the mmdense ``HRFormer``.
+"""Convert an official HRFormer (HRT) checkpoint (HRNet/HRFormer) to mmdense's
+``OfficialHRFormer`` (MMPose's ``HRFormer`` layout).
 
 Usage::
 
@@ -56,7 +57,8 @@ def convert(src: str, dst: str, unsafe: bool | None = None) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Convert an official HRFormer (HRT) checkpoint to the mmdense HRFormer.')
+        description='Convert an official HRFormer (HRT) checkpoint to the mmdense '
+                    'OfficialHRFormer.')
     parser.add_argument('src', help='official checkpoint (HRNet/HRFormer)')
     parser.add_argument('dst', help='output path')
     add_unsafe_load_argument(parser)

@@ -8,7 +8,10 @@
 # x0.4) gives the soft object regions of the OCR head (3x3 conv to 512, 256-channel object
 # attention, dropout 0.05, 1x1 classifier). Resizing uses align_corners=True throughout, as the
 # official code.
-_base_ = ['../../_base_/default_runtime.py', '../../_base_/schedules/schedule_80k.py']
+_base_ = [
+    '../../_base_/default_runtime.py', '../../_base_/schedules/schedule_80k.py',
+    '../../_base_/models/hrformer-s.py'
+]
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 # The official code reads images with cv2 and keeps them BGR ("input_mode": "BGR") but normalises
@@ -29,54 +32,14 @@ model = dict(
     data_preprocessor=data_preprocessor,
     num_stages=2,
     backbone=dict(
-        type='HRFormer',
-        in_channels=3,
+        # the HRFormer-S architecture and ImageNet weights come from _base_/models/hrformer-s.py
         norm_cfg=norm_cfg,
         norm_eval=False,
         extra=dict(
             drop_path_rate=0.2,
             with_rpe=True,
             upsample=dict(mode='nearest', align_corners=None, resize_align_corners=True),
-            stage1=dict(
-                num_modules=1,
-                num_branches=1,
-                block='BOTTLENECK',
-                num_blocks=(2, ),
-                num_channels=(64, )),
-            stage2=dict(
-                num_modules=1,
-                num_branches=2,
-                block='HRFORMERBLOCK',
-                num_blocks=(2, 2),
-                num_channels=(32, 64),
-                num_heads=[1, 2],
-                mlp_ratios=[4, 4],
-                window_sizes=[7, 7]),
-            stage3=dict(
-                num_modules=4,
-                num_branches=3,
-                block='HRFORMERBLOCK',
-                num_blocks=(2, 2, 2),
-                num_channels=(32, 64, 128),
-                num_heads=[1, 2, 4],
-                mlp_ratios=[4, 4, 4],
-                window_sizes=[7, 7, 7]),
-            stage4=dict(
-                num_modules=2,
-                num_branches=4,
-                block='HRFORMERBLOCK',
-                num_blocks=(2, 2, 2, 2),
-                num_channels=(32, 64, 128, 256),
-                num_heads=[1, 2, 4, 8],
-                mlp_ratios=[4, 4, 4, 4],
-                window_sizes=[7, 7, 7, 7],
-                multiscale_output=True)),
-        # ImageNet-pretrained HRFormer-S in the MMPose layout; the official hrt_small.pth
-        # loads after tools/model_converters/hrformer2mmdense.py
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://download.openmmlab.com/mmpose/'
-            'pretrain_models/hrformer_small-09516375_20220226.pth')),
+            stage4=dict(multiscale_output=True))),
     decode_head=[
         dict(
             type='FCNHead',

@@ -14,12 +14,20 @@ from .multitask_transforms import (
     MultiTaskResize,
     resize_multitask,
 )
+from .openseg_transforms import RandomBrightnessShift, RandomPositionPad, RandomScaleAspectResize
+from .panoptic_transforms import (
+    LoadPanopticSegAnnotations,
+    PackPanopticInputs,
+    PanopticCopyPaste,
+    PanopticLargeScaleJitter,
+    rgb2id,
+)
+from .topdown_transforms import RandomBBoxScaleRotation
 
 __all__ = [
     'LoadMultiTaskAnnotations', 'MultiTaskResize', 'MultiTaskRandomResize', 'MultiTaskRandomCrop',
     'MultiTaskRandomFlip', 'MultiTaskPad', 'IgnoreEmptyHumanParts', 'PackMultiTaskInputs',
-    'resize_multitask'
+    'resize_multitask', 'RandomBrightnessShift', 'RandomPositionPad', 'RandomScaleAspectResize',
+    'LoadPanopticSegAnnotations', 'PanopticLargeScaleJitter', 'PanopticCopyPaste',
+    'PackPanopticInputs', 'rgb2id', 'RandomBBoxScaleRotation'
 ]
-from .openseg_transforms import RandomBrightnessShift, RandomPositionPad, RandomScaleAspectResize  # noqa: F401,E501
-from .panoptic_transforms import *  # noqa: F401,F403
-from .topdown_transforms import RandomBBoxScaleRotation  # noqa: F401

@@ -1,4 +1,4 @@
 from .multitask_metric import MultiTaskMetric
+from .panoptic_quality import PanopticQualityMetric
 
-__all__ = ['MultiTaskMetric']
-from .panoptic_quality import PanopticQualityMetric  # noqa: F401
+__all__ = ['MultiTaskMetric', 'PanopticQualityMetric']

@@ -1,4 +1,23 @@
-"""Panoptic quality (PQ, SQ, RQ) as computed by the COCO panoptic API."""
+"""Panoptic quality (PQ, SQ, RQ) as computed by the COCO panoptic API.
+
+mmdet's PQ accumulation is not reused, although mmdet is a dependency:
+
+* mmdet 3.3's ``pq_compute_single_core``/``pq_compute_multi_core``
+  (``mmdet/evaluation/functional/panoptic_utils.py``), which its ``CocoPanopticMetric`` calls,
+  keep the statistics in ``panopticapi.evaluation.PQStat`` and raise a ``RuntimeError``
+  without the ``panopticapi`` package (``panoptic_utils.py:52-56``). The official
+  cocodataset/panopticapi is not on PyPI (mmdet's message asks for a git install) and is no
+  mmdense dependency.
+* They read ground truth and predictions as RGB-encoded PNG files named by a COCO json, with the
+  json's category ids; ``CocoPanopticMetric`` writes every prediction to a temporary folder to
+  use them. Here both maps are in memory (``label + instance_id * INSTANCE_OFFSET``, contiguous
+  labels), and the per-image statistics are small arrays that mmengine gathers across ranks.
+
+The matching rules are the COCO panoptic API's (``pq_compute_single_core`` of panopticapi,
+repeated in mmdet's file above): IoU > 0.5 within a class, void removed from the union, crowd
+regions of the class and void absorbing unmatched predictions; the tests check them on
+hand-counted cases.
+"""
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -8,9 +27,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 
 from mmdense.registry import METRICS
-
-# Predictions are ``label + instance_id * INSTANCE_OFFSET`` with ``num_classes`` on void.
-INSTANCE_OFFSET = 1000
+from mmdense.structures.panoptic import INSTANCE_OFFSET
 
 
 def _to_numpy(x) -> np.ndarray:
@@ -141,9 +158,9 @@ class PanopticQualityMetric(BaseMetric):
 
     Expects data samples with ``gt_panoptic_seg.sem_seg`` (segment ids at the original image
     size, 0 = void), ``segments_info`` (``id``, ``category``, ``iscrowd``) and
-    ``pred_panoptic_seg.sem_seg`` (``label + instance_id * 1000``, ``num_classes`` = void), as
-    produced by ``LoadPanopticSegAnnotations``/``PackPanopticInputs`` and ``KMaXDeepLab``.
-    Per-image statistics are gathered across ranks before averaging.
+    ``pred_panoptic_seg.sem_seg`` (``label + instance_id * INSTANCE_OFFSET``, ``num_classes``
+    = void), as produced by ``LoadPanopticSegAnnotations``/``PackPanopticInputs`` and
+    ``KMaXDeepLab``. Per-image statistics are gathered across ranks before averaging.
 
     Args:
         num_classes: number of classes (default: ``len(dataset_meta['classes'])``).

@@ -1,6 +1,8 @@
-from .dat import DAT  # noqa: F401
-from .dat_pp import DATPlusPlus  # noqa: F401
-from .hrformer import HRFormer  # noqa: F401
-from .mpvit import MPViT  # noqa: F401
-from .resnet_stem import ResNetWithStem  # noqa: F401
-from .timm_convnext import TimmConvNeXt  # noqa: F401
+from .dat import DAT
+from .dat_pp import DATPlusPlus
+from .hrformer import OfficialHRFormer
+from .mpvit import MPViT
+from .resnet_stem import ResNetWithStem
+from .timm_convnext import TimmConvNeXt
+
+__all__ = ['DAT', 'DATPlusPlus', 'MPViT', 'OfficialHRFormer', 'ResNetWithStem', 'TimmConvNeXt']

@@ -10,7 +10,6 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule, ModuleList
 from mmengine.utils import to_2tuple
 
-from mmdense.models.utils.neighborhood_attention import NeighborhoodAttention2d
 from mmdense.registry import MODELS
 
 from .dat import DATBackboneBase
@@ -21,6 +20,7 @@ from .dat_pp_layers import (
     DATPPDownsample,
     DATPPStem,
 )
+from .dat_pp_neighborhood_attention import NeighborhoodAttention2d
 
 # Block letters of the official ``stage_spec`` that DAT++ uses: 'N' neighbourhood attention,
 # 'D' deformable attention.
@@ -128,8 +128,8 @@ class DATPlusPlus(DATBackboneBase):
 
     Differences from the official code, none of which changes the outputs:
 
-    - The neighbourhood attention is plain PyTorch
-      (:func:`~mmdense.models.utils.neighborhood_attention_2d`), not the compiled ``natten``.
+    - The neighbourhood attention is plain PyTorch (``neighborhood_attention_2d`` of
+      ``dat_pp_neighborhood_attention.py``), not the compiled ``natten``.
     - Channels-last tensors and linear layers for the official 1x1 convs (same weights).
     - ``with_cp`` checkpoints every block (the official code checkpoints every stage).
     - Maps of one row or column: the official bias grid divides by ``H - 1 = 0`` (NaN

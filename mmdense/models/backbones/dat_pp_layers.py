@@ -273,8 +273,8 @@ class DATPPBlock(CheckpointedBlock):
         embed_dims (int): Channels.
         lpu (nn.Module | None): Depthwise conv of the local perception unit, or None.
         norm1 (nn.Module): Norm before the attention.
-        attn (nn.Module): :class:`~mmdense.models.utils.NeighborhoodAttention2d` or
-            :class:`DATPPDeformableAttention`.
+        attn (nn.Module): ``NeighborhoodAttention2d`` (``dat_pp_neighborhood_attention.py``)
+            or :class:`DATPPDeformableAttention`.
         norm2 (nn.Module): Norm before the FFN.
         ffn (nn.Module): :class:`DATPPConvFFN`.
         drop_path_rate (float): Stochastic depth of both branches. Defaults to 0.

@@ -1,4 +1,5 @@
-"""HRFormer backbone with the semantics of the official HRT code as options.
+"""HRFormer backbone with the semantics of the official HRT code as options
+(``OfficialHRFormer``).
 
 MMPose's ``HRFormer`` holds the same parameters as the official ``HRT`` (HRNet/HRFormer) and
 computes the same function except for two points, which this subclass makes configurable:
@@ -445,9 +446,13 @@ class HRFormerModule(HRFomerModule):
 
 
 @MODELS.register_module()
-class HRFormer(MMPoseHRFormer):
+class OfficialHRFormer(MMPoseHRFormer):
     """HRFormer backbone (`HRFormer: High-Resolution Transformer for Dense Prediction
     <https://arxiv.org/abs/2110.09408>`_), with the official HRT semantics as options.
+
+    Registered as ``OfficialHRFormer``, not ``HRFormer``: that is MMPose's name, and a pose
+    config without ``_scope_='mmdense'`` must not silently get one or the other (mmdense's
+    ``HRFormer`` of earlier versions is this class; see ``mmdense.registry.RENAMED_MODELS``).
 
     Takes MMPose's ``HRFormer`` arguments and ``extra`` layout; state dicts are MMPose's (use
     ``tools/model_converters/hrformer2mmdense.py`` for official HRT checkpoints). ``extra``
@@ -480,24 +485,24 @@ class HRFormer(MMPoseHRFormer):
     def _check_extra(extra: dict) -> None:
         for stage in ('stage1', 'stage2', 'stage3', 'stage4'):
             if stage not in extra:
-                raise KeyError(f'HRFormer: `extra` has no {stage!r} entry')
+                raise KeyError(f'OfficialHRFormer: `extra` has no {stage!r} entry')
         if 'drop_path_rate' not in extra:
-            raise KeyError('HRFormer: `extra` has no `drop_path_rate` entry')
+            raise KeyError('OfficialHRFormer: `extra` has no `drop_path_rate` entry')
         for stage in ('stage2', 'stage3', 'stage4'):
             cfg = extra[stage]
             if cfg.get('block') != 'HRFORMERBLOCK':
-                raise ValueError(f"HRFormer: extra.{stage}.block must be 'HRFORMERBLOCK', "
+                raise ValueError(f"OfficialHRFormer: extra.{stage}.block must be 'HRFORMERBLOCK', "
                                  f"got {cfg.get('block')!r}")
             for key in ('num_blocks', 'num_channels', 'num_heads', 'mlp_ratios',
                         'window_sizes'):
                 if len(cfg.get(key, ())) != cfg['num_branches']:
                     raise ValueError(
-                        f'HRFormer: extra.{stage}.{key} must have num_branches='
+                        f'OfficialHRFormer: extra.{stage}.{key} must have num_branches='
                         f"{cfg['num_branches']} entries, got {cfg.get(key)!r}")
             for channels, heads in zip(cfg['num_channels'], cfg['num_heads']):
                 if channels % heads:
-                    raise ValueError(f'HRFormer: extra.{stage}: {channels} channels are not '
-                                     f'divisible by {heads} heads')
+                    raise ValueError(f'OfficialHRFormer: extra.{stage}: {channels} channels are '
+                                     f'not divisible by {heads} heads')
 
     def forward(self, x: torch.Tensor) -> tuple:
         """Forward images; returns contiguous (B, C, H, W) maps, highest resolution first.

@@ -1,4 +1,5 @@
-"""Key mapping from official HRFormer (HRT) checkpoints to the mmdense/MMPose ``HRFormer``.
+"""Key mapping from official HRFormer (HRT) checkpoints to mmdense's ``OfficialHRFormer``
+(MMPose's ``HRFormer`` layout).
 
 The official ``HRT`` (HRNet/HRFormer, pose/ and seg/) and MMPose's ``HRFormer`` hold the same
 tensors under different names:
@@ -100,7 +101,7 @@ def _convert_backbone(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch
 
 def convert_hrformer_state_dict(
         state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename an official HRT state dict to the mmdense/MMPose ``HRFormer`` layout.
+    """Rename an official HRT state dict to the ``OfficialHRFormer``/MMPose ``HRFormer`` layout.
 
     Args:
         state_dict (Mapping[str, Tensor]): Official weights: backbone keys (``conv1.weight``,

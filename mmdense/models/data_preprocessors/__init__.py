@@ -1,1 +1,3 @@
-from .multitask_data_preprocessor import MultiTaskDataPreProcessor  # noqa: F401
+from .multitask_data_preprocessor import MultiTaskDataPreProcessor
+
+__all__ = ['MultiTaskDataPreProcessor']

@@ -1,2 +1,4 @@
-from .demt import DeMTHead  # noqa: F401
-from .kmax import KMaXHead, KMaXPixelDecoder, KMaXTransformerDecoder  # noqa: F401
+from .demt import DeMTHead
+from .kmax import KMaXHead, KMaXPixelDecoder, KMaXTransformerDecoder
+
+__all__ = ['DeMTHead', 'KMaXHead', 'KMaXPixelDecoder', 'KMaXTransformerDecoder']

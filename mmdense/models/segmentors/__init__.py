@@ -1,2 +1,4 @@
-from .kmax_deeplab import KMaXDeepLab  # noqa: F401
-from .multitask_encoder_decoder import MultiTaskEncoderDecoder  # noqa: F401
+from .kmax_deeplab import KMaXDeepLab
+from .multitask_encoder_decoder import MultiTaskEncoderDecoder
+
+__all__ = ['KMaXDeepLab', 'MultiTaskEncoderDecoder']

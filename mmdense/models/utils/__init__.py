@@ -1,6 +1,4 @@
-from .neighborhood_attention import (  # noqa: F401
-    NeighborhoodAttention2d,
-    neighborhood_attention_2d,
-    neighborhood_bias,
-    window_starts,
-)
+"""Pieces shared by several models (only those: a piece of one model lives beside it)."""
+from .attention import CPU_EXPLICIT_MAX_KEYS, MultiHeadSettingsMixin, dot_product_attention
+
+__all__ = ['dot_product_attention', 'MultiHeadSettingsMixin', 'CPU_EXPLICIT_MAX_KEYS']

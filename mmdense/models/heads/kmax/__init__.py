@@ -1,10 +1,10 @@
 """kMaX-DeepLab decoder modules."""
 from .kmax_head import KMaXHead
 from .pixel_decoder import KMaXPixelDecoder
-from .postprocess import INSTANCE_OFFSET, kmax_panoptic_inference, kmax_semantic_inference
+from .postprocess import kmax_panoptic_inference, kmax_semantic_inference
 from .transformer_decoder import KMaXTransformerDecoder
 
 __all__ = [
-    'KMaXHead', 'KMaXPixelDecoder', 'KMaXTransformerDecoder', 'INSTANCE_OFFSET',
+    'KMaXHead', 'KMaXPixelDecoder', 'KMaXTransformerDecoder',
     'kmax_panoptic_inference', 'kmax_semantic_inference'
 ]

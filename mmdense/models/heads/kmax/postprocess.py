@@ -4,9 +4,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-# Panoptic ids are ``label + instance_id * INSTANCE_OFFSET`` (mmdet's convention); void pixels
-# hold ``num_classes``.
-INSTANCE_OFFSET = 1000
+from mmdense.structures.panoptic import INSTANCE_OFFSET
 
 
 def kmax_semantic_inference(class_logits: torch.Tensor,

@@ -1,4 +1,5 @@
-"""Synthetic inputs for analysis tools (FLOPs, benchmarks) built from a model config."""
+"""Run the network part of a model on a plain tensor and reduce what it returns, for the
+analysis tools (FLOPs, benchmarks) and the GPU checks, which time or count the network alone."""
 from __future__ import annotations
 
 import torch

@@ -44,7 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from .attention import MultiHeadSettingsMixin
+from mmdense.models.utils.attention import MultiHeadSettingsMixin
 
 
 def window_starts(length: int, kernel_size: int,
