@@ -25,18 +25,9 @@ from mmdense.structures import (
 from mmdense.utils.task_consistency import TaskConsistencyError, task_consistency_problems
 from tests.helpers.multitask_fixtures import write_nyud_fixture
 from tests.helpers.seg_fixture import REPO
+from tests.test_multitask_segmentor import TINY_HRNET
 
 HEAD_KEY = 'decode_head'
-
-TINY_HRNET = dict(type='HRNet', extra=dict(
-    stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(1, ),
-                num_channels=(8, )),
-    stage2=dict(num_modules=1, num_branches=2, block='BASIC', num_blocks=(1, 1),
-                num_channels=(4, 8)),
-    stage3=dict(num_modules=1, num_branches=3, block='BASIC', num_blocks=(1, 1, 1),
-                num_channels=(4, 8, 16)),
-    stage4=dict(num_modules=1, num_branches=4, block='BASIC', num_blocks=(1, 1, 1, 1),
-                num_channels=(4, 8, 16, 32))))
 
 # The "Add a task" example of configs/demt/README.md.
 DISPARITY = TaskSpec(kind='regression', metrics='depth', title='disparity', min_value=0.0,
