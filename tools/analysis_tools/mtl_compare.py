@@ -12,16 +12,20 @@ seed and validated at the end. Without ``--baselines`` the single-task baselines
 first (``tools/analysis_tools/mtl_baselines.py`` on the quick-start config, same iterations,
 first seed). The table (``DIR/table.md``, printed) gives per method the mean and standard
 deviation over the seeds of ``multitask/delta_m`` (%), the training time per iteration (mean
-over the second half of the run) and the peak resident memory of the training process, and
-flags a Delta_m difference from fixed weights as within noise when it is smaller than twice
-the standard error of the difference.
+over the second half of the run, wall clock: on a shared machine it carries the load of the
+other jobs) and its ratio to that of fixed weights, and the peak resident memory of the
+training process, and flags a Delta_m difference from fixed weights as within noise when it is
+smaller than twice the standard error of the difference. Runs go seed by seed (every method
+for the first seed, then the next seed), so a sweep stopped early still compares all methods.
 
 ``--crop-size H W`` trains on crops of that size (default: the quick-start 96x128; use it with
 data rendered at that size, ``make_synthetic_nyud.py --size H W``); ``--cfg-options`` overrides
 any other setting of every generated config, the single-task ones included (e.g.
 ``train_dataloader.batch_size=2``). Every finished run leaves ``DIR/<method>_seed<seed>/
 result.json`` and the table is rewritten after each run; ``--resume`` keeps the finished runs
-(and the single-task baselines) of an interrupted sweep and trains only the others.
+(and the single-task baselines) of an interrupted sweep and trains only the others. It does
+not check that they were made with the same options: resume with the command that started
+the sweep, plus ``--resume``.
 """
 from __future__ import annotations
 
