@@ -335,6 +335,27 @@ def test_gradnorm_weight_gradient_and_renormalisation():
     torch.testing.assert_close(balancer.weights.grad, expected, rtol=1e-4, atol=1e-7)
 
 
+def test_paper_defaults_of_gradnorm_and_mgda():
+    # GradNorm's NYUv2 alpha; MGDA-UB without gradient normalisation, on the features (the
+    # paper's algorithm, LibMTL's and Nash-MTL's default; see the class docstrings).
+    assert MODELS.build(dict(type='GradNorm')).alpha == 1.5
+    mgda = MODELS.build(dict(type='MGDA'))
+    assert mgda.normalization == 'none' and mgda.default_level == 'representation'
+
+
+@pytest.mark.parametrize('normalization,losses,expected', [
+    ('none', [1.0, 1.0], [0.2, 0.8]),  # min-norm point of (2, 0) and (0, 1)
+    ('l2', [1.0, 1.0], [0.5, 0.5]),  # of the unit vectors
+    ('loss', [2.0, 1.0], [0.5, 0.5]),  # of (2, 0) / 2 and (0, 1) / 1
+    ('loss+', [1.0, 2.0], [0.2, 0.8]),  # of (2, 0) / 2 and (0, 1) / 2
+])
+def test_mgda_gradient_normalisations(normalization, losses, expected):
+    mgda = MODELS.build(dict(type='MGDA', normalization=normalization))
+    alpha = mgda.coefficients(_gram([[2.0, 0.0], [0.0, 1.0]]),
+                              torch.tensor(losses, dtype=torch.float64))
+    np.testing.assert_allclose(alpha.numpy(), expected, atol=1e-6)
+
+
 def test_balancer_errors():
     with pytest.raises(ValueError, match='level'):
         build_model(dict(type='PCGrad', level='layers'))

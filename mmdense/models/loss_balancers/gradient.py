@@ -301,6 +301,19 @@ class MGDA(BaseGradientBalancer):
     official code, the weights are found on optionally normalised gradients and applied to
     the raw losses.
 
+    Gradient normalisation, default ``'none'``: the paper's algorithm has none, and the
+    official code calls it "optional and not included in the paper"
+    (isl-org/MultiObjectiveOptimization multi_task/train_multi_task.py:158-159, the options in
+    ``gradient_normalizers`` of multi_task/min_norm_solvers.py). The paper's experiments are
+    MultiMNIST, CelebA and Cityscapes (no NYU); the repository releases only the CelebA
+    parameters, which use ``'loss+'`` (sample.json:8), and no Cityscapes ones. LibMTL
+    (median-research-group/LibMTL LibMTL/config.py:34 at commit 04cf41a,
+    LibMTL/weighting/MGDA.py:16 at 2d842d6) and the Nash-MTL code (AvivNavon/nash-mtl
+    methods/weight_methods.py, class ``MGDA``) default to ``'none'`` as well. With ``'none'``
+    the min-norm point leans towards the task with the smallest gradient, so the weights
+    depend on how each loss is scaled (on NYUD the edge loss is weighted 50x); with ``'l2'``
+    or ``'loss'`` they do not.
+
     Args:
         normalization: ``'none'`` (default), ``'l2'`` (unit gradients), ``'loss'`` (divided
             by the loss) or ``'loss+'`` (by the loss times the norm): the official code's
@@ -373,8 +386,11 @@ class GradNorm(BaseGradientBalancer):
     of ``L_grad = sum_i |w_i n_i - mean_j(w_j n_j) r_i^alpha|`` with the target held constant
     (Eq. 2 of the paper), ``n_i`` the norm of the gradient of ``L_i`` w.r.t. the shared
     layer and ``r_i`` the inverse training rate ``(L_i(t) / L_i(0)) / mean_j(...)``.
-    ``alpha = 1.5``, the paper's value for NYUv2. The weights are trained by the model's
-    optimizer (set their learning rate with ``paramwise_cfg``).
+    ``alpha = 1.5`` by default (a larger ``alpha`` pulls the training rates together
+    harder): the value the paper reports for its NYUv2 experiments and the default of LibMTL
+    (median-research-group/LibMTL LibMTL/config.py:39 at commit 04cf41a,
+    LibMTL/weighting/GradNorm.py:15 at 2d842d6); the authors released no code. The weights
+    are trained by the model's optimizer (set their learning rate with ``paramwise_cfg``).
 
     The paper takes ``n_i`` w.r.t. the weights of the last shared layer. Default here: w.r.t.
     the shared representation (the output of that layer; ``T`` backward passes through the
