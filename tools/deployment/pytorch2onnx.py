@@ -136,13 +136,52 @@ class MatrixAdaptiveAvgPool2d(nn.Module):
         return torch.matmul(torch.matmul(rows, x), cols.transpose(0, 1))
 
 
+class ScaleUpsample(nn.Module):
+    """mmseg's ``Upsample`` by a scale factor, with the output size computed in the graph.
+
+    mmseg's module turns ``size * scale_factor`` into Python integers, which a trace keeps as
+    the export size's constants. ``recompute_scale_factor=True`` gives the same output size
+    (``floor(size * scale)``) and the same sampling (from the sizes), and traces the size as
+    graph arithmetic. Used only in the exported copy of the model.
+
+    Args:
+        scale_factor: float or per-side tuple.
+        mode: interpolation mode.
+        align_corners: as in ``F.interpolate``.
+    """
+
+    def __init__(self, scale_factor, mode: str, align_corners: bool | None) -> None:
+        super().__init__()
+        self.scale_factor = scale_factor
+        self.mode = mode
+        self.align_corners = align_corners
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode,
+                             align_corners=self.align_corners, recompute_scale_factor=True)
+
+
+def _exportable_module(child: nn.Module) -> nn.Module | None:
+    if isinstance(child, nn.AdaptiveAvgPool2d):
+        return MatrixAdaptiveAvgPool2d(child.output_size)
+    try:
+        from mmseg.models.utils import Upsample
+    except ImportError:  # mmseg is optional for pose-only installs
+        return None
+    if isinstance(child, Upsample) and not child.size and child.scale_factor:
+        return ScaleUpsample(child.scale_factor, child.mode, child.align_corners)
+    return None
+
+
 def exportable_copy(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose adaptive average pools are :class:`MatrixAdaptiveAvgPool2d`."""
+    """A copy of ``model`` whose adaptive average pools are :class:`MatrixAdaptiveAvgPool2d`
+    and whose mmseg ``Upsample`` modules are :class:`ScaleUpsample`."""
     model = copy.deepcopy(model)
     for module in list(model.modules()):
         for name, child in module.named_children():
-            if isinstance(child, nn.AdaptiveAvgPool2d):
-                setattr(module, name, MatrixAdaptiveAvgPool2d(child.output_size))
+            replacement = _exportable_module(child)
+            if replacement is not None:
+                setattr(module, name, replacement)
     return model
 
 
