@@ -19,6 +19,11 @@ Outputs, by model family:
 * ``KMaXDeepLab``: ``class_logits`` ``(N, Q, C+1)`` and ``mask_logits`` ``(N, Q, H/4, W/4)``;
   panoptic merging stays in Python (``onnx_inference.py``).
 
+``--dynamic`` makes the batch, height and width symbolic. It works for DeMT, MPViT, HRFormer
+(pose and OCR) and any model whose sizes the trace records as graph arithmetic; it is refused
+with the reason for DAT/DAT++ and kMaX-DeepLab (:data:`FIXED_SHAPE_REASONS`), and the command
+line checks the graph at a second size and batch (:func:`verify_dynamic`).
+
 Operators without an ONNX form are never hit: DeMT's deformable mixer and DAT's deformable
 attention already sample with ``grid_sample`` (ONNX ``GridSample``, opset 16+), and their
 ``torchvision.ops.deform_conv2d`` fallback (1-pixel maps) cannot occur at export sizes (see
@@ -200,6 +205,32 @@ def model_family(model: nn.Module) -> str:
                     'MultiTaskEncoderDecoder, KMaXDeepLab, TopdownPoseEstimator, EncoderDecoder')
 
 
+# Why a family's graph can only be right at the size it was traced at (``--dynamic`` refused).
+FIXED_SHAPE_REASONS = {
+    'DAT': (
+        'its (shifted) window attention gathers tokens with a window layout and mask '
+        'precomputed for the feature-map size, which the trace stores as constants'),
+    'DATPlusPlus': (
+        "its neighbourhood attention gathers keys with neighbour indices precomputed for the "
+        "feature-map size, which the trace stores as constants"),
+    'KMaXDeepLab': (
+        "DeepLab2's resizes align corners by the parity of the feature-map width and the axial "
+        "attention indexes its relative-position table by the map's length, both Python "
+        "values that the trace stores as constants"),
+}
+
+
+def fixed_shape_reason(model: nn.Module) -> str | None:
+    """Why ``model``'s ONNX graph cannot take other input sizes, or None if it can."""
+    for module in (model, getattr(model, 'backbone', None)):
+        if module is None:
+            continue
+        for cls in type(module).__mro__:
+            if cls.__name__ in FIXED_SHAPE_REASONS:
+                return f'{type(module).__name__}: {FIXED_SHAPE_REASONS[cls.__name__]}'
+    return None
+
+
 def check_export_shape(height: int, width: int) -> None:
     """Reject sizes whose stride-32 maps would be 1 pixel wide (reference-op fallbacks)."""
     if height < 32 or width < 32:
@@ -249,13 +280,18 @@ def export_onnx(model: nn.Module, out: str, shape: tuple[int, int], dynamic: boo
     guarded.
     """
     check_export_shape(*shape)
+    reason = fixed_shape_reason(model) if dynamic else None
+    if reason is not None:
+        raise ValueError(f'pytorch2onnx: --dynamic is not possible for this model, {reason}. '
+                         'Export one model per input size, without --dynamic.')
     wrapper = ExportWrapper(exportable_copy(model.eval()), normalize=normalize).eval()
     names = wrapper.output_names
     dummy = torch.rand(batch, 3, *shape) * 255
     dynamic_axes = None
     if dynamic:
         dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
-        dynamic_axes.update({n: {0: 'batch'} for n in names})
+        # Every output of the families that allow --dynamic is an (N, C, h, w) map.
+        dynamic_axes.update({n: {0: 'batch', 2: 'out_height', 3: 'out_width'} for n in names})
     with torch.no_grad():
         torch.onnx.export(wrapper, (dummy, ), out, input_names=['input'], output_names=names,
                           dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
@@ -279,8 +315,9 @@ def max_relative_error(model: nn.Module, path: str, shape: tuple[int, int],
 def verify_dynamic(model: nn.Module, path: str, shape: tuple[int, int]) -> None:
     """Check a ``--dynamic`` export at another size and batch; raise if the trace fixed shapes.
 
-    Window partitions (HRFormer, DAT) and DeMT's token layout compute sizes in Python, which
-    the trace records as constants: such graphs are only right at the export size.
+    Sizes computed in Python (``int()``, ``math.ceil``, cached index tables) are constants of
+    the trace; :func:`export_onnx` refuses the families known to have them
+    (:data:`FIXED_SHAPE_REASONS`), and this check catches any other model that does.
     """
     other = (shape[0] + 32, shape[1] + 64)
     err = max_relative_error(model, path, other, batch=2)
