@@ -19,9 +19,9 @@ Outputs, by model family:
 * ``KMaXDeepLab``: ``class_logits`` ``(N, Q, C+1)`` and ``mask_logits`` ``(N, Q, H/4, W/4)``;
   panoptic merging stays in Python (``onnx_inference.py``).
 
-``--dynamic`` makes the batch, height and width symbolic. It works for DeMT, MPViT, HRFormer
-(pose and OCR) and any model whose sizes the trace records as graph arithmetic; it is refused
-with the reason for DAT/DAT++ and kMaX-DeepLab (:data:`FIXED_SHAPE_REASONS`), and the command
+``--dynamic`` makes the batch, height and width symbolic. It works for DeMT, MPViT, DAT++,
+HRFormer (pose and OCR) and any model whose sizes the trace records as graph arithmetic; it is
+refused with the reason for DAT and kMaX-DeepLab (:data:`FIXED_SHAPE_REASONS`), and the command
 line checks the graph at a second size and batch (:func:`verify_dynamic`).
 
 Operators without an ONNX form are never hit: DeMT's deformable mixer and DAT's deformable
@@ -210,9 +210,6 @@ FIXED_SHAPE_REASONS = {
     'DAT': (
         'its (shifted) window attention gathers tokens with a window layout and mask '
         'precomputed for the feature-map size, which the trace stores as constants'),
-    'DATPlusPlus': (
-        "its neighbourhood attention gathers keys with neighbour indices precomputed for the "
-        "feature-map size, which the trace stores as constants"),
     'KMaXDeepLab': (
         "DeepLab2's resizes align corners by the parity of the feature-map width and the axial "
         "attention indexes its relative-position table by the map's length, both Python "
