@@ -244,7 +244,7 @@ def test_compiled_train_step_gradients_match_eager(family):
 @pytest.mark.slow
 def test_kmax_compiled_train_step_gradients_match_eager():
     # kMaX's loss matches clusters to segments with scipy's Hungarian algorithm, a graph break
-    # per decoder layer: one compilation takes 3-7 minutes here, so float32 only. Its
+    # per decoder layer: one compilation takes 1-7 minutes here, so float32 only. Its
     # gradients are well conditioned (no batch norm over 2 values): measured 2.1e-6.
     model = _model('kmax').train()
     samples = _kmax_samples(model)
