@@ -4,8 +4,9 @@ One instance per family from its real config with random weights, drop-path and 
 (their random draws differ under compilation), 64 x 64 inputs. Inference compares
 ``mode='tensor'`` outputs of the compiled model with eager mode; the train step compares the
 gradients of the summed loss of ``mode='loss'`` (what mmengine's ``compile=True`` compiles
-through ``train_step``). The graph break counts are those stated in README.md ('Export and
-compile').
+through ``train_step``), in float64 within 1e-5 and in float32 as accurate as eager (see the
+test for why float32 cannot be held to 1e-5). The graph break counts are those stated in
+README.md ('Export and compile').
 
 Backend: inductor's code generation costs 2-5 minutes per model and pass on two cores, so the
 per-family checks compile with ``aot_eager``: the same Dynamo capture and AOTAutograd
@@ -21,6 +22,7 @@ import os.path as osp
 import pytest
 import torch
 import torch._dynamo as dynamo
+import torch._inductor.config  # noqa: F401  (torch._inductor.config.patch below)
 from mmengine.structures import InstanceData, PixelData
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -64,7 +66,7 @@ def _model(family: str):
     return model
 
 
-def _seg_samples(model, n=2):
+def _seg_samples(model, n=2, dtype=torch.float32):
     from mmseg.structures import SegDataSample
     classes = (model.decode_head[-1] if isinstance(model.decode_head, torch.nn.ModuleList)
                else model.decode_head).num_classes
@@ -77,20 +79,21 @@ def _seg_samples(model, n=2):
     return samples
 
 
-def _pose_samples(model, n=2):
+def _pose_samples(model, n=2, dtype=torch.float32):
     from mmpose.structures import PoseDataSample
     g = torch.Generator().manual_seed(0)
     k = model.head.out_channels
     samples = []
     for _ in range(n):
         s = PoseDataSample(metainfo=dict(img_shape=SIZE, input_size=SIZE[::-1]))
-        s.gt_fields = PixelData(heatmaps=torch.rand(k, SIZE[0] // 4, SIZE[1] // 4, generator=g))
-        s.gt_instance_labels = InstanceData(keypoint_weights=torch.ones(1, k))
+        heatmaps = torch.rand(k, SIZE[0] // 4, SIZE[1] // 4, generator=g)
+        s.gt_fields = PixelData(heatmaps=heatmaps.to(dtype))
+        s.gt_instance_labels = InstanceData(keypoint_weights=torch.ones(1, k, dtype=dtype))
         samples.append(s)
     return samples
 
 
-def _demt_samples(model, n=2):
+def _demt_samples(model, n=2, dtype=torch.float32):
     from mmdense.structures import MultiTaskDataSample
     g = torch.Generator().manual_seed(0)
     samples = []
@@ -103,7 +106,28 @@ def _demt_samples(model, n=2):
                                                          dim=0),
                    edge=(torch.rand(1, *SIZE, generator=g) > 0.8).long())
         for t in model.tasks:
-            s.set_gt(t, PixelData(data=gts[t]))
+            gt = gts[t]
+            s.set_gt(t, PixelData(data=gt.to(dtype) if gt.is_floating_point() else gt))
+        samples.append(s)
+    return samples
+
+
+def _kmax_samples(model, n=2, dtype=torch.float32):
+    """Panoptic ground truths: one stuff region (category 3) over two things (category 0)."""
+    from mmseg.structures import SegDataSample
+    h, w = SIZE
+    samples = []
+    for i in range(n):
+        ids = torch.zeros((1, h, w), dtype=torch.int64)
+        ids[0, :h // 2] = 11
+        ids[0, h // 2:, :w // 3] = 21
+        ids[0, h // 2:, w // 3:] = 22 + i
+        segments = [dict(id=11, category=3, iscrowd=0, is_thing=False),
+                    dict(id=21, category=0, iscrowd=0, is_thing=True),
+                    dict(id=22 + i, category=0, iscrowd=0, is_thing=True)]
+        s = SegDataSample(metainfo=dict(img_shape=SIZE, ori_shape=SIZE, pad_shape=SIZE,
+                                        segments_info=segments))
+        s.gt_panoptic_seg = PixelData(sem_seg=ids)
         samples.append(s)
     return samples
 
@@ -160,36 +184,72 @@ def test_inductor_inference_matches_eager():
     _check_compiled_inference('demt', 'inductor')
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('family', [
-    pytest.param(f, marks=pytest.mark.xfail(
-        reason='inductor gradients differ by 3.4e-3 of the largest gradient (aot_eager: '
-               '1.6e-6, the loss within 1e-5): not yet explained', strict=False))
-    if f == 'mpvit' and BACKEND == 'inductor' else f for f in SAMPLES])
-def test_compiled_train_step_gradients_match_eager(family):
-    model = _model(family).train()
-    x = torch.randn(2, 3, *SIZE)
-    samples = SAMPLES[family](model)
+def _train_step(model, forward, x, samples):
+    """Loss and gradients of one train step of ``forward`` (``model`` or its compiled form)."""
+    model.zero_grad()
+    torch.manual_seed(0)  # the same draws for kMaX's sampled pixel losses
+    losses = forward(x, samples, 'loss')
+    loss = sum(v.sum() for k, v in losses.items() if 'loss' in k)
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                           if p.grad is not None}
 
-    def grads(forward):
-        model.zero_grad()
-        losses = forward(x, samples, 'loss')
-        loss = sum(v.sum() for k, v in losses.items() if 'loss' in k)
-        loss.backward()
-        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
-                               if p.grad is not None}
 
+def _eager_and_compiled(model, x, samples):
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    loss_e, grad_e = grads(model)
+    eager = _train_step(model, model, x, samples)
     model.load_state_dict(state)  # BN running statistics back to the same start
     dynamo.reset()
-    loss_c, grad_c = grads(torch.compile(model, backend=BACKEND))
+    # Inductor's own random numbers differ from eager's; aot_eager runs eager's anyway.
+    with torch._inductor.config.patch(fallback_random=True):
+        compiled = _train_step(model, torch.compile(model, backend=BACKEND), x, samples)
+    model.load_state_dict(state)
+    return eager, compiled
+
+
+def _grad_error(got, expected):
+    """Largest difference, relative to the largest gradient of ``expected``."""
+    assert got.keys() == expected.keys() and expected
+    scale = max(float(g.abs().max()) for g in expected.values())
+    return max(float((got[n].double() - expected[n].double()).abs().max())
+               for n in expected) / scale
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('family', list(SAMPLES))
+def test_compiled_train_step_gradients_match_eager(family):
+    # float64: the compiled gradients equal eager's within 1e-5 of the largest one (measured
+    # 1e-12 to 1e-15). float32 cannot be held to that: with 2 images, UperNet's 1x1 pyramid
+    # pooling branch batch-normalises 2 values per channel, whose output (+-1) does not depend
+    # on its input, so its exact gradient is 0 and float32 rounding noise, divided by their
+    # small spread, reaches the whole backbone. Eager float32 itself is then 3.2e-3 (MPViT) off
+    # the float64 gradients, and inductor's decompositions round differently (2.1e-3 to
+    # 3.4e-3 off eager, 3.0e-3 off float64); see 'Export and compile' in README.md. So float32
+    # is checked as accurate as eager: its distance to float64 at most 3 times eager's (+1e-5).
+    model = _model(family).train()
+    x = torch.randn(2, 3, *SIZE)
+    model64 = _model(family).train().double()
+    (loss64, ref64), (_, got64) = _eager_and_compiled(
+        model64, x.double(), SAMPLES[family](model64, dtype=torch.float64))
+    err64 = _grad_error(got64, ref64)
+    assert err64 <= 1e-5, err64
+
+    samples = SAMPLES[family](model)
+    (loss_e, grad_e), (loss_c, grad_c) = _eager_and_compiled(model, x, samples)
+    assert _close(loss_c, loss_e) and _close(loss_e, loss64.float())
+    eager_err, compiled_err = _grad_error(grad_e, ref64), _grad_error(grad_c, ref64)
+    assert compiled_err <= 3 * eager_err + 1e-5, (compiled_err, eager_err)
+
+
+@pytest.mark.slow
+def test_kmax_compiled_train_step_gradients_match_eager():
+    # kMaX's loss matches clusters to segments with scipy's Hungarian algorithm, a graph break
+    # per decoder layer: one compilation takes 1-7 minutes here, so float32 only. Its
+    # gradients are well conditioned (no batch norm over 2 values): measured 2.1e-6.
+    model = _model('kmax').train()
+    samples = _kmax_samples(model)
+    (loss_e, grad_e), (loss_c, grad_c) = _eager_and_compiled(
+        model, torch.randn(2, 3, *SIZE), samples)
     assert _close(loss_c, loss_e)
-    assert grad_c.keys() == grad_e.keys() and grad_e
-    # Relative to the model's largest gradient: biases followed by a normalisation have
-    # gradients ~1e-8 of it (zero in exact arithmetic), which only rounding noise fills. The
-    # compiled backward decomposes batch and layer norm into primitive ops whose float32
-    # rounding differs; measured up to 3.6e-5 (DeMT) and 1.0e-5 (HRFormer pose), hence 1e-4.
-    scale = max(float(g.abs().max()) for g in grad_e.values())
-    err = max(float((grad_c[n] - grad_e[n]).abs().max()) for n in grad_e) / scale
-    assert err <= 1e-4, err
+    err = _grad_error(grad_c, grad_e)
+    assert err <= 1e-5, err

@@ -1,7 +1,10 @@
 """ONNX export (tools/deployment/pytorch2onnx.py) of every model family, checked in onnxruntime.
 
 Each family is exported from its real config with random weights and run in onnxruntime; the
-outputs must match PyTorch's within 1e-4 (relative to the largest magnitude).
+outputs must match PyTorch's within 1e-4 (relative to the largest magnitude). The families
+whose graphs follow the input size (DeMT, MPViT, DAT++, HRFormer pose and OCR) are exported
+with ``--dynamic`` and checked at two input sizes; the others (DAT, kMaX-DeepLab) must refuse
+``--dynamic`` with the reason.
 """
 from __future__ import annotations
 
@@ -112,22 +115,34 @@ def test_dat_fpn(tmp_path):
 
 
 @pytest.mark.slow
-def test_demt_one_output_per_task(tmp_path):
+def test_datpp_fpn_dynamic(tmp_path):
+    # The stride-16 map is 4x6 at 64x96, padded to the 7x7 neighbourhood on both sides, and
+    # 6x10 at 96x160, padded in height only: the padding amounts are traced.
+    model = _model('dat/fpn_datpp-t_8xb4-40k_ade20k-512x512.py')
+    _check(model, tmp_path, (64, 96), dynamic=True, other_shapes=[(96, 160)])
+
+
+@pytest.mark.slow
+def test_demt_one_output_per_task_dynamic(tmp_path):
+    # The HRNet fuse layers' mmseg Upsample and the mixers' grid scale are traced sizes.
     model = _model('demt/quickstart_synthetic-nyud.py')
-    names = _check(model, tmp_path, (64, 96))
+    names = _check(model, tmp_path, (64, 96), dynamic=True, other_shapes=[(96, 64)])
     assert names == list(model.tasks)
 
 
 @pytest.mark.slow
-def test_hrformer_pose_heatmaps(tmp_path):
+def test_hrformer_pose_heatmaps_dynamic(tmp_path):
+    # Window grids differ between the sizes: 3x4 windows of 7 at stride 4 for 64x96, 4x3 for
+    # 96x64, each padded differently.
     model = _model('hrformer/td-hm_hrformer-small_8xb32-210e_coco-256x192.py')
-    assert _check(model, tmp_path, (64, 96)) == ['heatmaps']
+    names = _check(model, tmp_path, (64, 96), dynamic=True, other_shapes=[(96, 64)])
+    assert names == ['heatmaps']
 
 
 @pytest.mark.slow
-def test_hrformer_ocr(tmp_path):
+def test_hrformer_ocr_dynamic(tmp_path):
     model = _model('hrformer/ocrnet_hrformer-s_4xb2-80k_cityscapes-512x1024.py')
-    _check(model, tmp_path, (64, 96))
+    _check(model, tmp_path, (64, 96), dynamic=True, other_shapes=[(96, 64)])
 
 
 @pytest.mark.slow
@@ -174,15 +189,52 @@ def test_onnx_inference_predicts_as_test_tool(tmp_path):
     assert len(list((tmp_path / 'show').rglob('*.png'))) == 2
 
 
+@pytest.mark.parametrize('config, reason', [
+    ('dat/upernet_dat-t_8xb2-160k_ade20k-512x512.py', 'DAT: its .*window layout and mask'),
+    ('kmax/kmax_r50_8xb8-100k_ade20k-panoptic-1281x1281.py', 'KMaXDeepLab: .*parity'),
+])
+def test_dynamic_export_refused_with_the_reason(tmp_path, config, reason):
+    model = _model(config)
+    out = tmp_path / 'model.onnx'
+    with pytest.raises(ValueError, match=f'--dynamic is not possible for this model, {reason}'):
+        P.export_onnx(model, str(out), (64, 96), dynamic=True)
+    assert not out.exists()
+
+
+def test_cli_dynamic_refusal_is_a_one_line_error(tmp_path, capsys):
+    code = P.main(['configs/dat/upernet_dat-t_8xb2-160k_ade20k-512x512.py', 'none',
+                   '--shape', '64', '64', '--dynamic', '--out', str(tmp_path / 'dat.onnx'),
+                   '--cfg-options', 'model.backbone.init_cfg=None'])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith('error: pytorch2onnx: --dynamic is not possible')
+    assert 'without --dynamic' in err and not (tmp_path / 'dat.onnx').exists()
+
+
 @pytest.mark.slow
-def test_dynamic_export_refused_where_the_trace_fixes_shapes(tmp_path):
-    # DAT's window partition sizes are Python arithmetic: the trace keeps them constant.
+def test_dat_refusal_is_needed_and_verify_dynamic_catches_it(tmp_path, monkeypatch):
+    # Without the refusal, DAT's graph is right at the export size only; verify_dynamic (run
+    # by the command line after every --dynamic export) catches such a graph.
+    monkeypatch.setattr(P, 'FIXED_SHAPE_REASONS', {})
     model = _model('dat/upernet_dat-t_8xb2-160k_ade20k-512x512.py')
     out = str(tmp_path / 'dat.onnx')
     P.export_onnx(model, out, (64, 96), dynamic=True)
     assert P.max_relative_error(model, out, (64, 96)) < 1e-4
     with pytest.raises(ValueError, match='fixes shapes'):
         P.verify_dynamic(model, out, (64, 96))
+
+
+def test_scale_upsample_equals_mmseg_upsample():
+    from mmseg.models.utils import Upsample
+    for scale, mode, align in [(2, 'bilinear', False), (4, 'nearest', None),
+                               (1.5, 'bilinear', True)]:
+        x = torch.randn(1, 3, 7, 10, dtype=torch.float64)
+        expected = Upsample(scale_factor=scale, mode=mode, align_corners=align)(x)
+        got = P.ScaleUpsample(scale, mode, align)(x)
+        assert got.shape == expected.shape
+        torch.testing.assert_close(got, expected)
+    model = nn.Sequential(Upsample(scale_factor=2), Upsample(size=(4, 4)))
+    copy = P.exportable_copy(model)
+    assert isinstance(copy[0], P.ScaleUpsample) and isinstance(copy[1], Upsample)
 
 
 def test_dat_reference_points_equal_the_official_formula():

@@ -19,6 +19,11 @@ Outputs, by model family:
 * ``KMaXDeepLab``: ``class_logits`` ``(N, Q, C+1)`` and ``mask_logits`` ``(N, Q, H/4, W/4)``;
   panoptic merging stays in Python (``onnx_inference.py``).
 
+``--dynamic`` makes the batch, height and width symbolic. It works for DeMT, MPViT, DAT++,
+HRFormer (pose and OCR) and any model whose sizes the trace records as graph arithmetic; it is
+refused with the reason for DAT and kMaX-DeepLab (:data:`FIXED_SHAPE_REASONS`), and the command
+line checks the graph at a second size and batch (:func:`verify_dynamic`).
+
 Operators without an ONNX form are never hit: DeMT's deformable mixer and DAT's deformable
 attention already sample with ``grid_sample`` (ONNX ``GridSample``, opset 16+), and their
 ``torchvision.ops.deform_conv2d`` fallback (1-pixel maps) cannot occur at export sizes (see
@@ -136,13 +141,52 @@ class MatrixAdaptiveAvgPool2d(nn.Module):
         return torch.matmul(torch.matmul(rows, x), cols.transpose(0, 1))
 
 
+class ScaleUpsample(nn.Module):
+    """mmseg's ``Upsample`` by a scale factor, with the output size computed in the graph.
+
+    mmseg's module turns ``size * scale_factor`` into Python integers, which a trace keeps as
+    the export size's constants. ``recompute_scale_factor=True`` gives the same output size
+    (``floor(size * scale)``) and the same sampling (from the sizes), and traces the size as
+    graph arithmetic. Used only in the exported copy of the model.
+
+    Args:
+        scale_factor: float or per-side tuple.
+        mode: interpolation mode.
+        align_corners: as in ``F.interpolate``.
+    """
+
+    def __init__(self, scale_factor, mode: str, align_corners: bool | None) -> None:
+        super().__init__()
+        self.scale_factor = scale_factor
+        self.mode = mode
+        self.align_corners = align_corners
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode,
+                             align_corners=self.align_corners, recompute_scale_factor=True)
+
+
+def _exportable_module(child: nn.Module) -> nn.Module | None:
+    if isinstance(child, nn.AdaptiveAvgPool2d):
+        return MatrixAdaptiveAvgPool2d(child.output_size)
+    try:
+        from mmseg.models.utils import Upsample
+    except ImportError:  # mmseg is optional for pose-only installs
+        return None
+    if isinstance(child, Upsample) and not child.size and child.scale_factor:
+        return ScaleUpsample(child.scale_factor, child.mode, child.align_corners)
+    return None
+
+
 def exportable_copy(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose adaptive average pools are :class:`MatrixAdaptiveAvgPool2d`."""
+    """A copy of ``model`` whose adaptive average pools are :class:`MatrixAdaptiveAvgPool2d`
+    and whose mmseg ``Upsample`` modules are :class:`ScaleUpsample`."""
     model = copy.deepcopy(model)
     for module in list(model.modules()):
         for name, child in module.named_children():
-            if isinstance(child, nn.AdaptiveAvgPool2d):
-                setattr(module, name, MatrixAdaptiveAvgPool2d(child.output_size))
+            replacement = _exportable_module(child)
+            if replacement is not None:
+                setattr(module, name, replacement)
     return model
 
 
@@ -159,6 +203,29 @@ def model_family(model: nn.Module) -> str:
         return 'seg'
     raise TypeError(f'pytorch2onnx: no ONNX export for {type(model).__name__}; supported: '
                     'MultiTaskEncoderDecoder, KMaXDeepLab, TopdownPoseEstimator, EncoderDecoder')
+
+
+# Why a family's graph can only be right at the size it was traced at (``--dynamic`` refused).
+FIXED_SHAPE_REASONS = {
+    'DAT': (
+        'its (shifted) window attention gathers tokens with a window layout and mask '
+        'precomputed for the feature-map size, which the trace stores as constants'),
+    'KMaXDeepLab': (
+        "DeepLab2's resizes align corners by the parity of the feature-map width and the axial "
+        "attention indexes its relative-position table by the map's length, both Python "
+        "values that the trace stores as constants"),
+}
+
+
+def fixed_shape_reason(model: nn.Module) -> str | None:
+    """Why ``model``'s ONNX graph cannot take other input sizes, or None if it can."""
+    for module in (model, getattr(model, 'backbone', None)):
+        if module is None:
+            continue
+        for cls in type(module).__mro__:
+            if cls.__name__ in FIXED_SHAPE_REASONS:
+                return f'{type(module).__name__}: {FIXED_SHAPE_REASONS[cls.__name__]}'
+    return None
 
 
 def check_export_shape(height: int, width: int) -> None:
@@ -210,13 +277,18 @@ def export_onnx(model: nn.Module, out: str, shape: tuple[int, int], dynamic: boo
     guarded.
     """
     check_export_shape(*shape)
+    reason = fixed_shape_reason(model) if dynamic else None
+    if reason is not None:
+        raise ValueError(f'pytorch2onnx: --dynamic is not possible for this model, {reason}. '
+                         'Export one model per input size, without --dynamic.')
     wrapper = ExportWrapper(exportable_copy(model.eval()), normalize=normalize).eval()
     names = wrapper.output_names
     dummy = torch.rand(batch, 3, *shape) * 255
     dynamic_axes = None
     if dynamic:
         dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
-        dynamic_axes.update({n: {0: 'batch'} for n in names})
+        # Every output of the families that allow --dynamic is an (N, C, h, w) map.
+        dynamic_axes.update({n: {0: 'batch', 2: 'out_height', 3: 'out_width'} for n in names})
     with torch.no_grad():
         torch.onnx.export(wrapper, (dummy, ), out, input_names=['input'], output_names=names,
                           dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
@@ -240,8 +312,9 @@ def max_relative_error(model: nn.Module, path: str, shape: tuple[int, int],
 def verify_dynamic(model: nn.Module, path: str, shape: tuple[int, int]) -> None:
     """Check a ``--dynamic`` export at another size and batch; raise if the trace fixed shapes.
 
-    Window partitions (HRFormer, DAT) and DeMT's token layout compute sizes in Python, which
-    the trace records as constants: such graphs are only right at the export size.
+    Sizes computed in Python (``int()``, ``math.ceil``, cached index tables) are constants of
+    the trace; :func:`export_onnx` refuses the families known to have them
+    (:data:`FIXED_SHAPE_REASONS`), and this check catches any other model that does.
     """
     other = (shape[0] + 32, shape[1] + 64)
     err = max_relative_error(model, path, other, batch=2)

@@ -223,8 +223,15 @@ class NeighborhoodAttention2d(MultiHeadSettingsMixin, BaseModule):
         """
         b, h, w, c = x.shape
         ks = self.kernel_size
-        pad_h, pad_w = max(0, ks - h), max(0, ks - w)
-        if pad_h or pad_w:
+        # Traced (ONNX export), the sizes are graph values: pad by a clamped amount, even 0, so
+        # that a --dynamic graph pads exactly the maps smaller than the kernel.
+        traced = torch.jit.is_tracing()
+        if traced:
+            pad_h = torch.as_tensor(ks - h).clamp(min=0)
+            pad_w = torch.as_tensor(ks - w).clamp(min=0)
+        else:
+            pad_h, pad_w = max(0, ks - h), max(0, ks - w)
+        if traced or pad_h or pad_w:
             x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
         hp, wp = h + pad_h, w + pad_w
         qkv = self.qkv(x).view(b, hp, wp, 3, self.num_heads, self.head_dims)
@@ -232,7 +239,10 @@ class NeighborhoodAttention2d(MultiHeadSettingsMixin, BaseModule):
         out = neighborhood_attention_2d(q * self.scale, k, v, ks, self.rpb,
                                         dropout_p=self.attn_drop_rate if self.training else 0.)
         out = out.permute(0, 2, 3, 1, 4).reshape(b, hp, wp, c)
-        if pad_h or pad_w:
+        if traced:  # slices with traced bounds export wrongly; gathers do not
+            out = out.index_select(1, torch.arange(h, device=out.device))
+            out = out.index_select(2, torch.arange(w, device=out.device))
+        elif pad_h or pad_w:
             out = out[:, :h, :w]
         return self.proj_drop(self.proj(out))
 

@@ -24,7 +24,6 @@ windows, see ``mmdense.models.utils.attention``); the output projection skips th
 in inference the batch norms after convolutions are folded into them and the activations run in
 place. The backbone outputs are returned contiguous.
 """
-import math
 from collections.abc import Sequence
 
 import torch
@@ -273,16 +272,19 @@ class HRFormerLocalAttention(BaseModule):
         """
         B, N, C = x.shape
         Wh, Ww = self.window_size
-        nh, nw = math.ceil(H / Wh), math.ceil(W / Ww)
+        # Integer arithmetic (not math.ceil), and padding whatever its amount while traced:
+        # an ONNX trace then computes the window grid from the input size (--dynamic).
+        traced = torch.jit.is_tracing()
+        nh, nw = (H + Wh - 1) // Wh, (W + Ww - 1) // Ww  # ceil; ONNX's Div truncates
         pad_h, pad_w = nh * Wh - H, nw * Ww - W
         pads = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
         x = x.view(B, H, W, C)
-        if pad_h or pad_w:
+        if traced or pad_h or pad_w:
             x = F.pad(x, (0, 0) + pads)
         windows = x.view(B, nh, Wh, nw, Ww, C).transpose(2, 3).reshape(-1, Wh * Ww, C)
 
         mask = None
-        if self.with_pad_mask and (pad_h or pad_w):
+        if self.with_pad_mask and (traced or pad_h or pad_w):
             mask = x.new_zeros(1, 1, H, W)
             mask = F.pad(mask, pads, value=float('-inf'))
             mask = mask.view(nh, Wh, nw, Ww).transpose(1, 2).reshape(nh * nw, 1, Wh * Ww)
@@ -294,7 +296,11 @@ class HRFormerLocalAttention(BaseModule):
         num_heads, head_dims = out.shape[1], out.shape[3]
         out = out.view(B, nh, nw, num_heads, Wh, Ww, head_dims).permute(0, 1, 4, 2, 5, 3, 6)
         out = out.reshape(B, nh * Wh, nw * Ww, C)
-        if pad_h or pad_w:
+        if traced:  # slices with traced bounds export wrongly; gathers do not
+            rows = torch.arange(H, device=out.device) + pad_h // 2
+            cols = torch.arange(W, device=out.device) + pad_w // 2
+            out = out.index_select(1, rows).index_select(2, cols)
+        elif pad_h or pad_w:
             out = out[:, pad_h // 2:pad_h // 2 + H, pad_w // 2:pad_w // 2 + W]
         out = self.attn.proj_drop(self.attn.proj(out.reshape(B, N, C)))
         return out
@@ -434,7 +440,9 @@ class HRFormerModule(HRFomerModule):
                     y = y + x[j]
                     continue
                 z = _run_layers(fuse_layer[j], x[j])
-                if j > i and z.shape[2:] != x[i].shape[2:]:
+                # Traced, always resized (an identity at equal sizes), as the sizes may differ
+                # at another input size of a --dynamic ONNX graph.
+                if j > i and (torch.jit.is_tracing() or z.shape[2:] != x[i].shape[2:]):
                     z = F.interpolate(
                         z,
                         size=x[i].shape[2:],

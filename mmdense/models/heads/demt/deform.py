@@ -39,8 +39,11 @@ def _sample_xy(x: Tensor, offset_xy: Tensor) -> Tensor:
     ``(B*C, H, W, 2)`` grid through a permuted view, so no interleaving copy is made.
     """
     b, c, h, w = x.shape
-    # align_corners=True: pixel i maps to -1 + 2 i / (size - 1).
-    scale = x.new_tensor([2.0 / (w - 1), 2.0 / (h - 1)]).view(1, 2, 1, 1)
+    # align_corners=True: pixel i maps to -1 + 2 i / (size - 1). Products with ones rather
+    # than new_tensor: an ONNX trace records the sizes as graph values, so a --dynamic export
+    # scales by the actual size instead of the export size.
+    ones = x.new_ones(1)
+    scale = torch.cat((ones * (2.0 / (w - 1)), ones * (2.0 / (h - 1)))).view(1, 2, 1, 1)
     base = torch.stack(torch.meshgrid(
         torch.arange(w, dtype=x.dtype, device=x.device),
         torch.arange(h, dtype=x.dtype, device=x.device), indexing='xy')).unsqueeze(0)
