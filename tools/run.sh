@@ -18,7 +18,10 @@ case "$cmd" in
   test)
     # pytest exits 5 when it collected no test: that must fail, not pass.
     set +e
-    "$PY" -m pytest tests "$@"
+    # pytest-xdist: one worker per core (at most 4; MMDENSE_TEST_WORKERS overrides, 0 runs
+    # in this process); tests/conftest.py keeps the tests sharing a fixture on one worker.
+    workers=${MMDENSE_TEST_WORKERS:-$(n=$(nproc); echo $(( n < 4 ? n : 4 )))}
+    "$PY" -m pytest tests -n "$workers" --dist loadgroup "$@"
     status=$?
     set -e
     if [ "$status" -eq 5 ]; then
