@@ -150,8 +150,10 @@ def _close(a, b, tol=1e-5):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('family', list(CONFIGS))
+@pytest.mark.parametrize('family', [f for f, n in INFERENCE_GRAPH_BREAKS.items() if n])
 def test_inference_graph_breaks(family):
+    # Families stated at 0 breaks are compiled with fullgraph=True by the inference check
+    # below, which fails on any break; the others have their count checked here.
     model = _model(family)
     dynamo.reset()
     with torch.no_grad():
@@ -164,7 +166,8 @@ def _check_compiled_inference(family: str, backend: str) -> None:
     model = _model(family)
     x = torch.randn(1, 3, *SIZE)
     dynamo.reset()
-    compiled = torch.compile(model, backend=backend)
+    compiled = torch.compile(model, backend=backend,
+                             fullgraph=INFERENCE_GRAPH_BREAKS[family] == 0)
     with torch.no_grad():
         expected = _flat(model(x, None, 'tensor'))
         got = _flat(compiled(x, None, 'tensor'))

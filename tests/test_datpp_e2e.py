@@ -3,7 +3,7 @@ fixture tree in the ADE20K release layout (the shared steps are in tests/helpers
 
 The configs run unchanged except for what ``--cfg-options`` shrinks: data root, crop and test
 sizes, iterations, the head widths, and no pretrained backbone weights. The backbones keep
-their real size, so each run also checks that the official DAT++-T/S/B build and train.
+their real size, so each run also checks that the official DAT++-T/B build and train.
 """
 import os
 import os.path as osp
@@ -16,13 +16,13 @@ from tests.helpers.ade20k_fixture import write_ade20k_fixture
 
 pytestmark = pytest.mark.slow
 
+# One run per head and per precision path; the -S configs and FPN -B differ from these only
+# in backbone size and recipe values, which tests/test_datpp.py checks field by field (and the
+# backbone sizes against the official parameter counts), so they are not trained again here.
 CONFIGS = [
     'upernet_datpp-t_8xb2-160k_ade20k-512x512.py',  # AMP (bf16 on CPU) + gradient checkpointing
-    'upernet_datpp-s_8xb2-160k_ade20k-512x512.py',
     'upernet_datpp-b_8xb2-160k_ade20k-512x512.py',  # fp32
     'fpn_datpp-t_8xb4-40k_ade20k-512x512.py',
-    'fpn_datpp-s_8xb4-40k_ade20k-512x512.py',
-    'fpn_datpp-b_8xb4-40k_ade20k-512x512.py',
 ]
 LRS = {'upernet': UPERNET_LRS, 'fpn': FPN_LRS}
 
